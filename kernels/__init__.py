@@ -1,0 +1,1 @@
+"""calclab kernels: pure numba functions on float64 arrays. No config, no I/O, no runner imports."""

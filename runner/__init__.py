@@ -1,0 +1,1 @@
+"""calclab runner: Hydra composition, validation, task dispatch, outputs and MLflow tracking."""
