@@ -33,28 +33,33 @@ def validate_group(group: str, node: Any, schemas: Mapping[str, type], kind: str
     name = node.get("name") if isinstance(node, dict) else OmegaConf.select(node, "name")
     if name not in schemas:
         raise ConfigError(f"{group}.name", f"unknown {kind} {name!r}; allowed: {', '.join(sorted(schemas))}")
-    schema = schemas[name]
+    return validate_node(group, node, schemas[name], f"{kind} '{name}'")
+
+
+def validate_node(key: str, node: Any, schema: type, what: str = "") -> Any:
+    """Merge ``node`` (found at ``key``) into the dataclass ``schema`` and run its check().
+
+    Returns the dataclass instance.  ``what`` names the thing in messages ("optimizer 'adam'").
+    """
+    what = what or key
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
         obj = OmegaConf.to_object(merged)
     except ConfigKeyError as e:
-        key = e.key if getattr(e, "key", None) is not None else "?"
-        raise ConfigError(
-            f"{group}.{key}",
-            f"unknown key for {kind} '{name}'; allowed: {', '.join(allowed_keys(schema))}",
-        ) from None
+        bad = e.key if getattr(e, "key", None) is not None else "?"
+        raise ConfigError(f"{key}.{bad}", f"unknown key for {what}; allowed: {', '.join(allowed_keys(schema))}") from None
     except ValidationError as e:
-        key = e.full_key or e.key or "?"
-        raise ConfigError(f"{group}.{key}", _type_message(e)) from None
+        bad = e.full_key or e.key or "?"
+        raise ConfigError(f"{key}.{bad}", _type_message(e)) from None
     except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or "?"
-        raise ConfigError(f"{group}.{key}", str(e).splitlines()[0]) from None
+        bad = getattr(e, "full_key", None) or "?"
+        raise ConfigError(f"{key}.{bad}", str(e).splitlines()[0]) from None
     check = getattr(obj, "check", None)
     if check is not None:
         try:
             check()
         except ConfigError as e:
-            raise ConfigError(f"{group}.{e.key}" if e.key else group, e.problem) from None
+            raise ConfigError(f"{key}.{e.key}" if e.key else key, e.problem) from None
     return obj
 
 

@@ -1,0 +1,133 @@
+"""The descent loop: optimizer steps on any objective, resumable in chunks.
+
+One cached kernel serves every problem (named, expression, data-driven, neural network):
+the objective arrives as a first-class function of the fixed signature in
+``kernels.signatures`` and the optimizer and schedule as integer ids plus parameter vectors.
+All state (parameters, optimizer moments, schedule state, the step counter) is explicit,
+so the caller can run the loop in chunks (for progress and Ctrl-C) with results identical
+to one long call.
+
+Trajectory convention (row k describes the iterate before step k+1)::
+
+    traj_loss[k]      = f(theta_k)            on the batch used for step k+1
+    traj_grad_norm[k] = ||grad f(theta_k)||   before clipping
+    traj_lr[k]        = learning rate used for step k+1 (NaN on the final row)
+    traj_theta[k]     = theta_k               (every ``theta_every``-th row only)
+    traj_grad[k]      = grad f(theta_k)       (same rows as traj_theta)
+
+A run of T steps fills rows 0..T; row T is evaluated on the full data.
+"""
+import numpy as np
+from numba import njit, types
+
+from kernels import optimizers, schedules
+from kernels.rng import permutation, stream_key
+from kernels.signatures import MAT, VEC, ObjectiveFn
+
+RUNNING = 0     # chunk done, budget not exhausted
+CONVERGED = 1   # gradient norm fell to the tolerance
+DIVERGED = 2    # non-finite or exploding loss / gradient
+COMPLETED = 3   # all steps done
+
+_I64 = types.int64
+_F64 = types.float64
+_IVEC = types.int64[::1]
+
+_SIG = types.UniTuple(_I64, 2)(
+    ObjectiveFn, VEC, MAT, VEC,            # value_grad, P, X, y
+    VEC, MAT, VEC, _I64, VEC,              # theta, opt state, opt scalar state, opt id, hyperparameters
+    _I64, VEC, VEC, _F64, _F64,            # schedule id, schedule params, schedule state, base lr, clip norm
+    _I64, _I64,                            # batch size (0 = full batch), shuffle seed
+    _I64, _I64, _I64, _F64, _F64, _F64,    # t0, n_steps, total_steps, grad_tol, explode, loss_ref
+    MAT, MAT, _I64, VEC, VEC, VEC,         # traj_theta, traj_grad, theta_every, traj_loss, traj_grad_norm, traj_lr
+    VEC, MAT, VEC, _IVEC,                  # scratch: g, batch X, batch y, permutation
+)
+
+
+@njit(cache=True, inline="always")
+def _norm(g):
+    s = 0.0
+    for i in range(g.size):
+        s += g[i] * g[i]
+    return np.sqrt(s)
+
+
+@njit(cache=True)
+def _gather(X, y, perm, lo, hi, Xb, yb):
+    """Copy rows perm[lo:hi] into the first hi-lo rows of the batch buffers."""
+    k = X.shape[1]
+    for r in range(hi - lo):
+        src = perm[lo + r]
+        yb[r] = y[src]
+        for j in range(k):
+            Xb[r, j] = X[src, j]
+
+
+@njit(cache=True, inline="always")
+def _record(k, theta, g, loss, gnorm, lr, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr):
+    traj_loss[k] = loss
+    traj_gnorm[k] = gnorm
+    traj_lr[k] = lr
+    if theta_every > 0 and k % theta_every == 0:
+        row = k // theta_every
+        if row < traj_theta.shape[0]:
+            for i in range(theta.size):
+                traj_theta[row, i] = theta[i]
+                traj_grad[row, i] = g[i]
+
+
+@njit(_SIG, cache=True)
+def descend(value_grad, P, X, y,
+            theta, state, sstate, opt_id, hp,
+            sched_id, sp, sched_state, base_lr, clip_norm,
+            batch_size, seed,
+            t0, n_steps, total_steps, grad_tol, explode, loss_ref,
+            traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr,
+            g, Xb, yb, perm):
+    """Run steps t0+1 .. t0+n_steps (1-based) of a ``total_steps`` run, in place.
+
+    Returns ``(status, t)``: ``t`` is the number of optimizer steps applied so far.
+    Divergence: the loss or gradient norm is non-finite, or ``|f - loss_ref| > explode``.
+    Mini-batches (``0 < batch_size < n``): each epoch walks a fresh permutation drawn from
+    the counter-based stream ``(seed, epoch)``, so the batches do not depend on chunking.
+    """
+    n = y.shape[0]
+    minibatch = batch_size > 0 and batch_size < n
+    batches_per_epoch = (n + batch_size - 1) // batch_size if minibatch else 1
+    epoch_loaded = -1
+    t_end = min(t0 + n_steps, total_steps)
+    for t in range(t0 + 1, t_end + 1):
+        if minibatch:
+            epoch = (t - 1) // batches_per_epoch
+            if epoch != epoch_loaded:
+                permutation(n, stream_key(seed, epoch), perm)
+                epoch_loaded = epoch
+            lo = ((t - 1) % batches_per_epoch) * batch_size
+            hi = min(lo + batch_size, n)
+            _gather(X, y, perm, lo, hi, Xb, yb)
+            loss = value_grad(theta, g, P, Xb[: hi - lo], yb[: hi - lo])
+        else:
+            loss = value_grad(theta, g, P, X, y)
+        gnorm = _norm(g)
+        if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
+            _record(t - 1, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+            return DIVERGED, t - 1
+        if gnorm <= grad_tol:
+            _record(t - 1, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+            return CONVERGED, t - 1
+        lr = schedules.lr_at(sched_id, sp, base_lr, t, total_steps, sched_state, loss)
+        _record(t - 1, theta, g, loss, gnorm, lr, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+        if clip_norm > 0.0 and gnorm > clip_norm:
+            scale = clip_norm / gnorm
+            for i in range(g.size):
+                g[i] *= scale
+        optimizers.update(opt_id, hp, theta, g, state, sstate, t, lr)
+    if t_end < total_steps:
+        return RUNNING, t_end
+    # Final row: the last iterate, evaluated on all the data.
+    loss = value_grad(theta, g, P, X, y)
+    gnorm = _norm(g)
+    _record(total_steps, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+    if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
+        return DIVERGED, total_steps
+    return COMPLETED, total_steps

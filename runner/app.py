@@ -1,0 +1,154 @@
+"""One run, start to end: validate -> task -> outputs -> tracking.
+
+Everything a user can get wrong is found by :func:`validate` before any work and printed
+as one line (exit code 2).  A task that goes wrong midway returns a Result whose status
+says so; an unexpected error becomes status FAILED with its traceback in ``error.log``.
+Nothing is sent to MLflow until the task has finished, and the MLflow run is always
+terminated, so no run is ever left RUNNING.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict
+
+from omegaconf import DictConfig
+
+from runner import outputs, report
+from runner.errors import CalclabError, ConfigError
+from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
+from runner.validate import validate_group, validate_node
+
+# task name -> module implementing SCHEMA, GROUPS and run(cfg, ctx)
+TASKS = {
+    "optimize": "runner.tasks.optimize",
+    "integrate": "runner.tasks.integrate",
+    "train": "runner.tasks.train",
+    "analyze": "runner.tasks.analyze",
+    "constrained": "runner.tasks.constrained",
+}
+ROOT_KEYS = {"task", "seed", "quiet", "tracking"}
+EXIT_CODES = {FINISHED: 0, DIVERGED: 3, FAILED: 1, KILLED: 130}
+CONFIG_ERROR_EXIT = 2
+
+
+@dataclass
+class TaskContext:
+    """What a task may use besides its config: where to write, the seed, progress display."""
+
+    run_dir: Path
+    seed: int
+    quiet: bool
+    validated: Dict[str, Any] = field(default_factory=dict)
+
+    def progress(self, total: int, desc: str):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, disable=self.quiet, leave=False, dynamic_ncols=True,
+                    mininterval=0.25, file=sys.stderr)
+
+
+def load_task(name: Any):
+    if name not in TASKS:
+        raise ConfigError("task", f"unknown task {name!r}; allowed: {', '.join(TASKS)}")
+    try:
+        return importlib.import_module(TASKS[name])
+    except ModuleNotFoundError as e:  # a task listed here whose module is not installed
+        raise ConfigError("task", f"task {name!r} is not available in this installation ({e})") from None
+
+
+def validate(cfg: DictConfig):
+    """Check the whole composed config; returns (task module, {group: validated object})."""
+    from runner import tracking
+
+    task = load_task(cfg.get("task"))
+    groups = dict(task.GROUPS)
+    allowed = ROOT_KEYS | set(groups) | {cfg.task}
+    for key in cfg:
+        if key not in allowed:
+            raise ConfigError(str(key), f"unknown top-level key for task '{cfg.task}'; allowed: {', '.join(sorted(allowed))}")
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError("seed", f"must be a non-negative integer, got {seed!r}")
+    if not isinstance(cfg.get("quiet"), bool):
+        raise ConfigError("quiet", f"must be true or false, got {cfg.get('quiet')!r}")
+    validated = {"tracking": validate_group("tracking", cfg.get("tracking"), tracking.SCHEMAS, "tracking")}
+    for group, schemas in groups.items():
+        if group not in cfg:
+            raise ConfigError(group, f"missing config group '{group}' for task '{cfg.task}'")
+        validated[group] = validate_group(group, cfg[group], schemas, group)
+    validated[cfg.task] = validate_node(cfg.task, cfg.get(cfg.task) or {}, task.SCHEMA, f"task '{cfg.task}'")
+    return task, validated
+
+
+def _hydra_context():
+    """(run_dir, overrides, is_multirun) from Hydra's runtime config, with fallbacks for tests."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        return Path(hc.runtime.output_dir), list(hc.overrides.task), hc.mode == RunMode.MULTIRUN
+    except Exception:  # not under @hydra.main (e.g. a test composing the config itself)
+        return Path.cwd(), [], False
+
+
+def _error(message: str) -> None:
+    print(f"calclab: error: {message}", file=sys.stderr, flush=True)
+
+
+def main(cfg: DictConfig, run_dir: Path | None = None):
+    """Run one job.  Returns the Result (multirun); raises SystemExit with the status code
+    for a single run that did not finish cleanly."""
+    started = time.time()
+    hydra_dir, overrides, multirun = _hydra_context()
+    run_dir = Path(run_dir or hydra_dir)
+    try:
+        task, validated = validate(cfg)
+    except ConfigError as e:
+        _error(str(e))
+        if multirun:
+            return Result(task=str(cfg.get("task")), status=FAILED, message=f"config error: {e}")
+        raise SystemExit(CONFIG_ERROR_EXIT)
+
+    ctx = TaskContext(run_dir=run_dir, seed=int(cfg.seed), quiet=bool(cfg.quiet), validated=validated)
+    try:
+        result = task.run(cfg, ctx)
+    except ConfigError as e:  # bad input found while building the task's inputs, before work
+        _error(str(e))
+        if multirun:
+            return Result(task=cfg.task, status=FAILED, message=f"config error: {e}")
+        raise SystemExit(CONFIG_ERROR_EXIT)
+    except KeyboardInterrupt:
+        result = Result(task=cfg.task, status=KILLED, message="interrupted before the task returned a result")
+    except Exception as e:  # a bug or a library failure: keep the traceback, report one line
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        msg = e.args[0] if isinstance(e, CalclabError) and e.args else f"{type(e).__name__}: {e}"
+        result = Result(task=cfg.task, status=FAILED, message=f"{msg} (traceback in {run_dir / 'error.log'})")
+    finished = time.time()
+
+    files = outputs.write_artifacts(result, cfg, run_dir)
+    run_id = None
+    tracking_cfg = validated["tracking"]
+    if tracking_cfg.name != "none":
+        from runner import tracking
+
+        try:
+            run_id = tracking.log_run(tracking_cfg, cfg, result, files, overrides, started, finished)
+        except KeyboardInterrupt:
+            _error("interrupted while logging to MLflow; the run directory is complete")
+        except Exception as e:  # the result is safe on disk; say why MLflow has no copy
+            _error(f"MLflow logging failed ({type(e).__name__}: {e}); results are in {run_dir}")
+    outputs.write_result_json(result, run_dir, run_id, finished - started)
+    if not cfg.quiet:
+        report.print_summary(result, run_dir, run_id)
+    if result.status != FINISHED:
+        _error(f"run ended with status {result.status}: {result.message}")
+        if not multirun:
+            raise SystemExit(EXIT_CODES[result.status])
+    return result

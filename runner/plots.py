@@ -1,0 +1,122 @@
+"""Figures drawn from a Result (matplotlib's object API, no pyplot global state).
+
+Each function returns a list of ``(file name, draw)`` pairs; ``draw()`` builds the Figure
+only when the outputs layer asks for it, so a run with plots disabled pays nothing.
+"""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+from runner.result import Plot, Result
+
+
+def _figure(width=6.0, height=4.0):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "loss"):
+    fig = _figure()
+    ax = fig.add_subplot()
+    finite = np.isfinite(loss)
+    s, y = steps[finite], loss[finite]
+    ax.plot(s, y, lw=1.2)
+    if len(y) and np.all(y > 0):
+        ax.set_yscale("log")
+    elif len(y):
+        ax.set_yscale("symlog", linthresh=max(1e-12, float(np.min(np.abs(y[y != 0]))) if np.any(y != 0) else 1.0))
+    if len(s) and s[-1] > 0:
+        ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def _grid_values(problem, xs, ys, theta_last):
+    """f on a grid through the 2-D plane of the problem's parameters."""
+    Z = np.empty((len(ys), len(xs)))
+    g = np.zeros(problem.dim)
+    pt = np.array(theta_last, dtype=np.float64)
+    for i, yv in enumerate(ys):
+        for j, xv in enumerate(xs):
+            pt[0], pt[1] = xv, yv
+            Z[i, j] = problem.value_grad(pt, g, problem.P, problem.X, problem.y)
+    return Z
+
+
+def _bounds(values: np.ndarray, marks: List[float]) -> tuple:
+    pts = np.concatenate([values[np.isfinite(values)], np.asarray(marks, dtype=float)])
+    lo, hi = float(np.min(pts)), float(np.max(pts))
+    pad = max(0.15 * (hi - lo), 0.5)
+    return lo - pad, hi + pad
+
+
+def contour_path(problem, params: np.ndarray, title: str):
+    """Contour of f over the box around the path, with the iterates and known minima."""
+    fig = _figure(6.0, 5.0)
+    ax = fig.add_subplot()
+    minima = [m[0] for m in problem.minima if len(m[0]) == 2]
+    xlo, xhi = _bounds(params[:, 0], [m[0] for m in minima])
+    ylo, yhi = _bounds(params[:, 1], [m[1] for m in minima])
+    xs, ys = np.linspace(xlo, xhi, 160), np.linspace(ylo, yhi, 160)
+    Z = _grid_values(problem, xs, ys, params[-1])
+    finite = np.isfinite(Z)
+    if finite.any():
+        zmin = float(Z[finite].min())
+        levels = np.quantile(Z[finite], np.linspace(0.0, 0.98, 25))
+        levels = np.unique(levels) if zmin < 0 else np.unique(np.geomspace(max(zmin, 1e-12) + 1e-12,
+                                                                                max(levels[-1], zmin + 1e-9), 25))
+        if len(levels) >= 2:
+            cs = ax.contour(xs, ys, np.where(finite, Z, np.nan), levels=levels, cmap="viridis", linewidths=0.8)
+            fig.colorbar(cs, ax=ax, label="f")
+    path = params[np.all(np.isfinite(params), axis=1)]
+    ax.plot(path[:, 0], path[:, 1], "-", color="tab:red", lw=1.0, alpha=0.8)
+    ax.plot(path[:, 0], path[:, 1], ".", color="tab:red", ms=3)
+    ax.plot(path[0, 0], path[0, 1], "o", color="black", label="start")
+    ax.plot(path[-1, 0], path[-1, 1], "*", color="tab:red", ms=12, label="end")
+    for m in minima:
+        ax.plot(m[0], m[1], "x", color="black", ms=8)
+    names = problem.param_names
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def function_path(problem, params: np.ndarray, title: str):
+    """1-D problems: f(x) with the iterates on it."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    x = params[:, 0]
+    x = x[np.isfinite(x)]
+    lo, hi = _bounds(x, [m[0][0] for m in problem.minima])
+    grid = np.linspace(lo, hi, 400)
+    g = np.zeros(1)
+    f = [problem.value_grad(np.array([v]), g, problem.P, problem.X, problem.y) for v in grid]
+    fx = [problem.value_grad(np.array([v]), g, problem.P, problem.X, problem.y) for v in x]
+    ax.plot(grid, f, lw=1.2)
+    ax.plot(x, fx, ".-", color="tab:red", ms=4, lw=0.6)
+    ax.set_xlabel(problem.param_names[0])
+    ax.set_ylabel("f")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def optimize_plots(result: Result, problem) -> List[Plot]:
+    tr = result.trajectory
+    title = f"{problem.label} · {result.info.get('optimizer')}"
+    out: List[Plot] = [("loss.png", lambda: loss_curve(tr["step"], tr["loss"], title))]
+    params = tr.get("params")
+    if params is not None and len(params) and problem.n_data <= 1000:  # f on a grid stays cheap
+        if problem.dim == 2:
+            out.append(("contour.png", lambda: contour_path(problem, params, title)))
+        elif problem.dim == 1:
+            out.append(("function.png", lambda: function_path(problem, params, title)))
+    return out

@@ -1,0 +1,234 @@
+"""MLflow tracking: reads a finished Result and records it; decides nothing about the run.
+
+Store: ``tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else an SQLite database at
+``<cwd>/outputs/mlflow.db`` with artifacts under ``<cwd>/outputs/mlartifacts`` (absolute
+paths, so Hydra's run directories never move the store).  One MLflow experiment per task
+(``calclab-<task>``).  The run is created after the task has finished (with the task's
+real start time) and always terminated, so no run is left RUNNING.
+
+Metrics are sent with ``log_batch`` (1000 per call; one call per step is ~30x slower).  A
+series longer than ``max_points`` is logged as a min/max-preserving downsample (the first
+and last step, every bucket's extremes); ``trajectory.npz`` keeps every step and loads
+back with :func:`load_trajectory`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from runner.errors import ConfigError
+from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
+
+MAX_PARAM_LENGTH = 6000      # MLflow's limit on a param value
+MAX_BATCH_METRICS = 1000     # MLflow's limit per log_batch call
+MAX_BATCH_PARAMS = 100
+MLFLOW_STATUS = {FINISHED: "FINISHED", DIVERGED: "FAILED", FAILED: "FAILED", KILLED: "KILLED"}
+VERSION_PACKAGES = ("calclab", "numpy", "numba", "mlflow", "hydra-core", "omegaconf", "sympy")
+
+
+@dataclass
+class MlflowTracking:
+    name: str = "mlflow"
+    uri: Optional[str] = None
+    artifact_location: Optional[str] = None
+    experiment: Optional[str] = None
+    run_name: Optional[str] = None
+    max_points: int = 1000
+    plots: bool = True
+
+    def check(self):
+        if self.max_points < 8:
+            raise ConfigError("max_points", f"must be >= 8, got {self.max_points}")
+
+
+@dataclass
+class NoTracking:
+    name: str = "none"
+    plots: bool = True
+
+
+SCHEMAS = {"mlflow": MlflowTracking, "none": NoTracking}
+
+
+# ---- store -------------------------------------------------------------------------------
+
+def default_uri(cwd: Optional[Path] = None) -> str:
+    return f"sqlite:///{(Path(cwd or os.getcwd()) / 'outputs' / 'mlflow.db').resolve()}"
+
+
+def resolve_store(uri: Optional[str] = None, artifact_location: Optional[str] = None,
+                  cwd: Optional[Path] = None) -> Tuple[str, Optional[str]]:
+    """(tracking URI, artifact root or None to let the server decide)."""
+    cwd = Path(cwd or os.getcwd())
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(cwd)
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        db = Path(uri[len("sqlite:///"):])
+        if not db.is_absolute():  # relative to where the user ran the command
+            uri = f"sqlite:///{(cwd / db).resolve()}"
+    if artifact_location is None and uri == default_uri(cwd):
+        artifact_location = str((cwd / "outputs" / "mlartifacts").resolve())
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return uri, artifact_location
+
+
+def experiment_id(client, name: str, artifact_root: Optional[str]) -> str:
+    """Get or create the experiment; safe against another process creating it first."""
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        location = f"{Path(artifact_root).resolve().as_uri()}/{name}" if artifact_root else None
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except Exception:
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
+
+
+# ---- what gets logged --------------------------------------------------------------------
+
+def downsample(steps: np.ndarray, values: np.ndarray, max_points: int) -> Tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points that draw the same curve: split the series into
+    ``max_points // 4`` buckets and keep each bucket's first, last, smallest and largest
+    value (the M4 aggregation of Jugel et al., VLDB 2014).  The first and last step and the
+    global extremes are always kept; non-finite values are kept where they first occur."""
+    n = len(steps)
+    if n <= max_points:
+        return steps, values
+    buckets = max(1, max_points // 4)
+    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
+    keep: List[int] = []
+    finite = np.isfinite(values)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi <= lo:
+            continue
+        keep += [lo, hi - 1]
+        seg_ok = finite[lo:hi]
+        if seg_ok.any():
+            seg = np.where(seg_ok, values[lo:hi], np.nan)
+            keep += [lo + int(np.nanargmin(seg)), lo + int(np.nanargmax(seg))]
+        if not seg_ok.all():
+            keep.append(lo + int(np.argmin(seg_ok)))
+    idx = np.unique(np.asarray(keep, dtype=np.int64))
+    return steps[idx], values[idx]
+
+
+def flatten(node, prefix: str = "") -> Dict[str, str]:
+    """Dotted keys -> string values (lists as JSON), truncated to MLflow's param limit."""
+    out: Dict[str, str] = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    text = json.dumps(node) if isinstance(node, (list, tuple)) else str(node)
+    if len(text) > MAX_PARAM_LENGTH:
+        text = text[: MAX_PARAM_LENGTH - 20] + f"...[{len(text)} chars]"
+    out[prefix[:-1]] = text
+    return out
+
+
+def _git_commit() -> Optional[str]:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _versions() -> Dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for pkg in VERSION_PACKAGES:
+        try:
+            found[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def run_tags(cfg, result: Result, overrides: Sequence[str]) -> Dict[str, str]:
+    tags = {"task": str(cfg.task), "seed": str(cfg.seed), "calclab.status": result.status,
+            "overrides": " ".join(overrides), "mlflow.source.name": "calclab",
+            "mlflow.source.type": "LOCAL"}
+    for key in ("problem", "optimizer", "integrator", "integrand", "model", "data"):
+        if key in result.info:
+            tags[key] = str(result.info[key])
+    if result.message:
+        tags["calclab.message"] = result.message[:5000]
+    commit = _git_commit()
+    if commit:
+        tags["git_commit"] = commit
+        tags["mlflow.source.git.commit"] = commit
+    tags.update({f"version.{k}": v for k, v in _versions().items()})
+    tags.update({k: str(v) for k, v in result.tags.items()})
+    return tags
+
+
+def default_run_name(cfg, overrides: Sequence[str]) -> str:
+    return " ".join(overrides) if overrides else f"{cfg.task} (defaults)"
+
+
+def _chunks(items: List, size: int) -> Iterable[List]:
+    for i in range(0, len(items), size):
+        yield items[i: i + size]
+
+
+def log_run(tcfg: MlflowTracking, cfg, result: Result, files: Sequence[Path], overrides: Sequence[str],
+            started: float, finished: float, parent_run_id: Optional[str] = None) -> str:
+    """Record ``result`` as one MLflow run; returns its run id."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+    from omegaconf import OmegaConf
+
+    uri, artifact_root = resolve_store(tcfg.uri, tcfg.artifact_location)
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = experiment_id(client, tcfg.experiment or f"calclab-{cfg.task}", artifact_root)
+    tags = run_tags(cfg, result, overrides)
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(exp_id, start_time=int(started * 1000), tags=tags,
+                            run_name=tcfg.run_name or default_run_name(cfg, overrides))
+    run_id = run.info.run_id
+    status = "FAILED"
+    try:
+        params = flatten(OmegaConf.to_container(cfg, resolve=True))
+        for batch in _chunks([Param(k, v) for k, v in params.items()], MAX_BATCH_PARAMS):
+            client.log_batch(run_id, params=batch)
+        stamp = int(finished * 1000)
+        metrics = []
+        for name, series in result.metrics.items():
+            steps, values = downsample(series.steps, series.values, tcfg.max_points)
+            metrics += [Metric(name, float(v), stamp, int(s)) for s, v in zip(steps, values)]
+        for batch in _chunks(metrics, MAX_BATCH_METRICS):
+            client.log_batch(run_id, metrics=batch)
+        for path in files:
+            sub = path.parent.name if path.parent.name == "plots" else None
+            client.log_artifact(run_id, str(path), artifact_path=sub)
+        status = MLFLOW_STATUS[result.status]
+    finally:
+        client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
+    return run_id
+
+
+def load_trajectory(run_id: str, tracking_uri: Optional[str] = None) -> Dict[str, np.ndarray]:
+    """The full trajectory of a run, by run id:
+    ``python -c "from runner.tracking import load_trajectory as L; print(L('RUN_ID'))"``."""
+    import mlflow
+
+    uri, _ = resolve_store(tracking_uri)
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="trajectory.npz", tracking_uri=uri)
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
