@@ -101,38 +101,28 @@ def _error(message: str) -> None:
     print(f"calclab: error: {message}", file=sys.stderr, flush=True)
 
 
-def main(cfg: DictConfig, run_dir: Path | None = None):
-    """Run one job.  Returns the Result (multirun); raises SystemExit with the status code
-    for a single run that did not finish cleanly."""
-    started = time.time()
-    hydra_dir, overrides, multirun = _hydra_context()
-    run_dir = Path(run_dir or hydra_dir)
-    try:
-        task, validated = validate(cfg)
-    except ConfigError as e:
-        _error(str(e))
-        if multirun:
-            return Result(task=str(cfg.get("task")), status=FAILED, message=f"config error: {e}")
-        raise SystemExit(CONFIG_ERROR_EXIT)
+def execute(cfg: DictConfig, run_dir: Path, overrides=()) -> Result:
+    """Validate, run the task, write the run directory and log to MLflow; return the Result.
 
-    ctx = TaskContext(run_dir=run_dir, seed=int(cfg.seed), quiet=bool(cfg.quiet), validated=validated)
+    Raises ConfigError (before any work, nothing written to MLflow) for bad input.
+    """
+    started = time.time()
+    task, validated = validate(cfg)
+    ctx = TaskContext(run_dir=Path(run_dir), seed=int(cfg.seed), quiet=bool(cfg.quiet), validated=validated)
     try:
         result = task.run(cfg, ctx)
-    except ConfigError as e:  # bad input found while building the task's inputs, before work
-        _error(str(e))
-        if multirun:
-            return Result(task=cfg.task, status=FAILED, message=f"config error: {e}")
-        raise SystemExit(CONFIG_ERROR_EXIT)
+    except ConfigError:  # bad input found while building the task's inputs, before work
+        raise
     except KeyboardInterrupt:
         result = Result(task=cfg.task, status=KILLED, message="interrupted before the task returned a result")
     except Exception as e:  # a bug or a library failure: keep the traceback, report one line
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.log").write_text(traceback.format_exc())
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        (ctx.run_dir / "error.log").write_text(traceback.format_exc())
         msg = e.args[0] if isinstance(e, CalclabError) and e.args else f"{type(e).__name__}: {e}"
-        result = Result(task=cfg.task, status=FAILED, message=f"{msg} (traceback in {run_dir / 'error.log'})")
+        result = Result(task=cfg.task, status=FAILED, message=f"{msg} (traceback in {ctx.run_dir / 'error.log'})")
     finished = time.time()
 
-    files = outputs.write_artifacts(result, cfg, run_dir)
+    files = outputs.write_artifacts(result, cfg, ctx.run_dir)
     run_id = None
     tracking_cfg = validated["tracking"]
     if tracking_cfg.name != "none":
@@ -143,10 +133,24 @@ def main(cfg: DictConfig, run_dir: Path | None = None):
         except KeyboardInterrupt:
             _error("interrupted while logging to MLflow; the run directory is complete")
         except Exception as e:  # the result is safe on disk; say why MLflow has no copy
-            _error(f"MLflow logging failed ({type(e).__name__}: {e}); results are in {run_dir}")
-    outputs.write_result_json(result, run_dir, run_id, finished - started)
+            _error(f"MLflow logging failed ({type(e).__name__}: {e}); results are in {ctx.run_dir}")
+    outputs.write_result_json(result, ctx.run_dir, run_id, finished - started)
     if not cfg.quiet:
-        report.print_summary(result, run_dir, run_id)
+        report.print_summary(result, ctx.run_dir, run_id)
+    return result
+
+
+def main(cfg: DictConfig):
+    """The Hydra job.  A single run exits non-zero unless it FINISHED; in a multirun a job
+    that failed returns its Result so the sweep goes on."""
+    run_dir, overrides, multirun = _hydra_context()
+    try:
+        result = execute(cfg, run_dir, overrides)
+    except ConfigError as e:
+        _error(str(e))
+        if multirun:
+            return Result(task=str(cfg.get("task")), status=FAILED, message=f"config error: {e}")
+        raise SystemExit(CONFIG_ERROR_EXIT)
     if result.status != FINISHED:
         _error(f"run ended with status {result.status}: {result.message}")
         if not multirun:

@@ -106,7 +106,10 @@ def downsample(steps: np.ndarray, values: np.ndarray, max_points: int) -> Tuple[
     if n <= max_points:
         return steps, values
     buckets = max(1, max_points // 4)
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
+    # equal-count buckets, the first n % buckets of them one longer (as np.array_split)
+    sizes = np.full(buckets, n // buckets, dtype=np.int64)
+    sizes[: n % buckets] += 1
+    edges = np.concatenate([[0], np.cumsum(sizes)])
     keep: List[int] = []
     finite = np.isfinite(values)
     for lo, hi in zip(edges[:-1], edges[1:]):

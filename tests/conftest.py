@@ -1,0 +1,71 @@
+"""Shared fixtures: one MLflow store per test session, Hydra composition, running the app
+in-process (fast) or through the real command line (slow, end to end)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory) -> str:
+    """An SQLite store created once (its schema costs ~1.4 s) and shared by the session."""
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=uri).search_experiments()  # creates the schema
+    return uri
+
+
+def compose(overrides=()):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+class NullProgress:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def task_context(tmp_path, seed=0, validated=None):
+    return SimpleNamespace(run_dir=Path(tmp_path), seed=seed, quiet=True, validated=validated or {},
+                           progress=lambda total, desc: NullProgress())
+
+
+@pytest.fixture
+def run_app(tmp_path, mlflow_uri):
+    """Run one job in-process through runner.app.main; returns (result, result.json dict)."""
+    from runner import app
+
+    def _run(*overrides, tracking=True):
+        extra = [f"tracking.uri={mlflow_uri}"] if tracking else ["tracking=none"]
+        cfg = compose(list(overrides) + extra + ["quiet=true"])
+        run_dir = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        result = app.execute(cfg, run_dir)
+        doc = json.loads((run_dir / "result.json").read_text())
+        return result, doc, run_dir
+
+    return _run
+
+
+def run_cli(args, cwd, env_extra=None, timeout=600):
+    """``python -m runner ARGS`` in ``cwd``; returns the CompletedProcess."""
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
