@@ -24,8 +24,9 @@ partial derivatives (:func:`_partials`); the modes only differ in how they chain
 Kinks (abs, max, min at a tie): forward and Taylor mode return the one-sided directional
 derivative in the direction v (the sign is decided by the first non-zero Taylor
 coefficient), so ``jvp(v=+e)`` is the right derivative and ``-jvp(v=-e)`` the left one.
-Reverse mode cannot see a direction and uses JAX's conventions: abs'(0) = 0 and a tie in
-max/min splits the adjoint equally.
+Reverse mode cannot see a direction and uses the subgradients of the expression compiler
+(``runner.expr_parse``): abs'(0) = sign(0) = 0 and at a tie of max/min the whole derivative
+goes to the second operand, so relu(u) = max(u, 0) has relu'(0) = 0 as in the tutorial.
 """
 import numpy as np
 from numba import njit
@@ -33,8 +34,8 @@ from numba import njit
 # operation codes (kept in step with runner.tape.OPS)
 CONST, VAR, ADD, SUB, MUL, DIV, NEG, POWI, POWR, POW = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 EXP, LOG, SIN, COS, TAN, TANH, SQRT, ABS, MAX, MIN = 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
-SINH, COSH, ASIN, ACOS, ATAN, STEP, SIGN = 20, 21, 22, 23, 24, 25, 26
-N_OPS = 27
+SINH, COSH, ASIN, ACOS, ATAN, STEP, SIGN, SIGMOID = 20, 21, 22, 23, 24, 25, 26, 27
+N_OPS = 28
 
 COMPLEX_STEP = 1e-20
 _JIT = dict(cache=True, error_model="numpy")  # IEEE results (inf, nan) instead of exceptions
@@ -106,8 +107,13 @@ def _apply(op, va, vb, c):
         return np.arccos(va)
     if op == ATAN:
         return np.arctan(va)
-    if op == STEP:  # Heaviside with SymPy's H(0) = 1/2
-        return va * 0.0 + (1.0 if va.real > 0 else (0.5 if va.real == 0 else 0.0))
+    if op == STEP:  # step(0) = 0, as runner.expr_parse.step
+        return va * 0.0 + (1.0 if va.real > 0 else 0.0)
+    if op == SIGMOID:  # 1 / (1 + e^-u) without overflow for large |u|
+        if va.real >= 0:
+            return 1.0 / (1.0 + np.exp(-va))
+        ea = np.exp(va)
+        return ea / (1.0 + ea)
     if op == SIGN:
         return va * 0.0 + (1.0 if va.real > 0 else (-1.0 if va.real < 0 else 0.0))
     return va * np.nan
@@ -149,10 +155,12 @@ def _partials(op, va, vb, v, c):
         return 0.5 / v, 0.0
     if op == ABS:
         return (1.0 if va > 0 else (-1.0 if va < 0 else 0.0)), 0.0
-    if op == MAX:
-        return (1.0, 0.0) if va > vb else ((0.0, 1.0) if va < vb else (0.5, 0.5))
+    if op == MAX:   # a tie goes to b
+        return (1.0, 0.0) if va > vb else (0.0, 1.0)
     if op == MIN:
-        return (1.0, 0.0) if va < vb else ((0.0, 1.0) if va > vb else (0.5, 0.5))
+        return (1.0, 0.0) if va < vb else (0.0, 1.0)
+    if op == SIGMOID:
+        return v * (1.0 - v), 0.0
     if op == SINH:
         return np.cosh(va), 0.0
     if op == COSH:

@@ -15,8 +15,8 @@ import numpy as np
 from numba import njit
 
 from kernels.autodiff import (ABS, ACOS, ADD, ASIN, ATAN, CONST, COS, COSH, DIV, EXP, LOG, MAX,
-                              MIN, MUL, NEG, POW, POWI, POWR, SIGN, SIN, SINH, SQRT, STEP, SUB,
-                              TAN, TANH, VAR)
+                              MIN, MUL, NEG, POW, POWI, POWR, SIGMOID, SIGN, SIN, SINH, SQRT, STEP,
+                              SUB, TAN, TANH, VAR)
 
 _JIT = dict(cache=True, error_model="numpy")
 
@@ -142,6 +142,23 @@ def _tan_tanh(u, out, w, sign):
 
 
 @njit(**_JIT)
+def _sigmoid(u, out, w):
+    """s' = s(1 - s)·u' with w = s - s²."""
+    u0 = u[0]
+    out[0] = 1.0 / (1.0 + np.exp(-u0)) if u0 >= 0 else np.exp(u0) / (1.0 + np.exp(u0))
+    w[0] = out[0] * (1.0 - out[0])
+    for k in range(1, out.size):
+        s = 0.0
+        for j in range(1, k + 1):
+            s += j * u[j] * w[k - j]
+        out[k] = s / k
+        q = 0.0
+        for j in range(k + 1):
+            q += out[j] * out[k - j]
+        w[k] = out[k] - q
+
+
+@njit(**_JIT)
 def _integrate_ratio(u, w, out, tmp, p, value0):
     """out with out_0 = value0 and out' = u' / w (atan, asin, acos); tmp, p are scratch."""
     K = out.size - 1
@@ -204,6 +221,8 @@ def _node(op, u, w, c, out, s1, s2, s3):
         _tan_tanh(u, out, s1, -1.0)
     elif op == SQRT:
         _sqrt(u, out)
+    elif op == SIGMOID:
+        _sigmoid(u, out, s1)
     elif op == ATAN:           # atan' = u' / (1 + u²)
         _mul(u, u, s2)
         s2[0] += 1.0
@@ -221,14 +240,14 @@ def _node(op, u, w, c, out, s1, s2, s3):
         sg = _first_sign(u)
         out[:] = u * (sg if sg != 0.0 else 1.0)
     elif op == MAX or op == MIN:
-        sg = _first_sign(u - w)
-        pick_u = sg >= 0 if op == MAX else sg <= 0
+        sg = _first_sign(u - w)   # a tie (sg = 0) goes to w, as in reverse mode
+        pick_u = sg > 0 if op == MAX else sg < 0
         out[:] = u if pick_u else w
     elif op == STEP or op == SIGN:
         sg = _first_sign(u)
         out[:] = 0.0
         if op == STEP:
-            out[0] = 1.0 if sg > 0 else (0.5 if sg == 0 else 0.0)
+            out[0] = 1.0 if sg > 0 else 0.0
         else:
             out[0] = sg
     else:

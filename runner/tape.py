@@ -18,19 +18,22 @@ import sympy as sp
 from kernels import autodiff as ad
 from runner.errors import ConfigError
 
+# Functions by class name: SymPy's own and the ones runner.expr_parse defines with the
+# project's subgradient conventions (relu'(0) = 0, |t|' = sgn(t), a max/min tie goes to b).
 _UNARY = {
-    sp.exp: ad.EXP, sp.log: ad.LOG, sp.sin: ad.SIN, sp.cos: ad.COS, sp.tan: ad.TAN,
-    sp.tanh: ad.TANH, sp.Abs: ad.ABS, sp.sinh: ad.SINH, sp.cosh: ad.COSH, sp.asin: ad.ASIN,
-    sp.acos: ad.ACOS, sp.atan: ad.ATAN, sp.Heaviside: ad.STEP, sp.sign: ad.SIGN,
+    "exp": ad.EXP, "log": ad.LOG, "sin": ad.SIN, "cos": ad.COS, "tan": ad.TAN, "tanh": ad.TANH,
+    "sinh": ad.SINH, "cosh": ad.COSH, "asin": ad.ASIN, "acos": ad.ACOS, "atan": ad.ATAN,
+    "Abs": ad.ABS, "absval": ad.ABS, "sign": ad.SIGN, "sgn": ad.SIGN, "step": ad.STEP,
+    "sigmoid": ad.SIGMOID,
 }
-_NARY = {sp.Max: ad.MAX, sp.Min: ad.MIN}
+_NARY = {"max2": ad.MAX, "min2": ad.MIN, "Max": ad.MAX, "Min": ad.MIN}
 
 OP_NAMES = {
     ad.CONST: "const", ad.VAR: "var", ad.ADD: "add", ad.SUB: "sub", ad.MUL: "mul", ad.DIV: "div",
     ad.NEG: "neg", ad.POWI: "powi", ad.POWR: "powr", ad.POW: "pow", ad.EXP: "exp", ad.LOG: "log",
     ad.SIN: "sin", ad.COS: "cos", ad.TAN: "tan", ad.TANH: "tanh", ad.SQRT: "sqrt", ad.ABS: "abs",
     ad.MAX: "max", ad.MIN: "min", ad.SINH: "sinh", ad.COSH: "cosh", ad.ASIN: "asin",
-    ad.ACOS: "acos", ad.ATAN: "atan", ad.STEP: "step", ad.SIGN: "sign",
+    ad.ACOS: "acos", ad.ATAN: "atan", ad.STEP: "step", ad.SIGN: "sign", ad.SIGMOID: "sigmoid",
 }
 
 
@@ -112,14 +115,13 @@ class _Recorder:
             return self._product(e.args)
         if e.is_Pow:
             return self._power(e.base, e.exp)
-        if e.func in _UNARY:
-            return self.add(_UNARY[e.func], self.node(e.args[0]))
-        if e.func in _NARY:
-            nodes = [self.node(a) for a in e.args]
-            acc = nodes[0]
-            for n in nodes[1:]:
-                acc = self.add(_NARY[e.func], acc, n)
-            return acc
+        name = e.func.__name__
+        if name == "relu":                # relu(u) = max(u, 0): the tie gives relu'(0) = 0
+            return self.add(ad.MAX, self.node(e.args[0]), self.add(ad.CONST, c=0.0))
+        if name in _UNARY and len(e.args) == 1:
+            return self.add(_UNARY[name], self.node(e.args[0]))
+        if name in _NARY:
+            return self._chain(list(e.args), _NARY[name])
         raise ConfigError(self.key, f"the autodiff tape has no rule for {e.func.__name__}() (in {e})")
 
     def _sum(self, terms) -> int:

@@ -9,6 +9,7 @@ import sympy as sp
 from kernels import autodiff as ad
 from kernels import autodiff_taylor as at
 from runner.errors import ConfigError
+from runner.expr_parse import parse_expression
 from runner.tape import record
 
 x, y, z = sp.symbols("x y z")
@@ -107,8 +108,8 @@ def test_shared_subexpressions_are_one_node():
     assert sum(op == ad.EXP for op in t.ops) == 1
 
 
-def _one_sided(f, at_x):
-    t = scalar_tape(f, (x,))
+def _one_sided(f, at_x, s):
+    t = scalar_tape(f, (s,))
     p = np.array([at_x])
     vals, tans = np.empty(t.ops.size), np.empty(t.ops.size)
     ad.jvp(*t.arrays, p, np.array([1.0]), vals, tans)
@@ -117,26 +118,32 @@ def _one_sided(f, at_x):
     return -tans[t.outs[0]] + 0.0, right
 
 
-@pytest.mark.parametrize("f,left,right", [
-    (sp.Max(0, x), 0.0, 1.0),                      # ReLU
-    (sp.Max(sp.Float(0.01) * x, x), 0.01, 1.0),    # leaky ReLU
-    (sp.Abs(x), -1.0, 1.0),
-    (x ** 2 - sp.Abs(x), 1.0, -1.0),
-    (sp.Min(x, x ** 2), 1.0, 0.0),
+def parsed(text):
+    p = parse_expression(text)
+    return p.exprs[0], p.symbols[0]
+
+
+@pytest.mark.parametrize("text,left,right,pyfun", [
+    ("relu(x)", 0.0, 1.0, lambda t: max(0.0, t)),
+    ("max(x, 0.01*x)", 0.01, 1.0, lambda t: max(t, 0.01 * t)),     # leaky ReLU
+    ("abs(x)", -1.0, 1.0, abs),
+    ("x**2 - abs(x)", 1.0, -1.0, lambda t: t * t - abs(t)),
+    ("min(x, x**2)", 1.0, 0.0, lambda t: min(t, t * t)),
 ])
-def test_forward_mode_gives_one_sided_derivatives_at_kinks(f, left, right):
-    got_left, got_right = _one_sided(f, 0.0)
+def test_forward_mode_gives_one_sided_derivatives_at_kinks(text, left, right, pyfun):
+    f, s = parsed(text)
+    got_left, got_right = _one_sided(f, 0.0, s)
     # the definitions: lim (f(h) - f(0)) / h for h -> 0± (f is piecewise polynomial here)
     h = 1e-7
-    fl = sp.lambdify(x, f, "math")
-    assert (fl(h) - fl(0.0)) / h == pytest.approx(right, abs=1e-6)
-    assert (fl(0.0) - fl(-h)) / h == pytest.approx(left, abs=1e-6)
+    assert (pyfun(h) - pyfun(0.0)) / h == pytest.approx(right, abs=1e-6)
+    assert (pyfun(0.0) - pyfun(-h)) / h == pytest.approx(left, abs=1e-6)
     assert (got_left, got_right) == (pytest.approx(left), pytest.approx(right))
 
 
 def test_jets_are_one_sided_at_kinks():
     """min(x, x²) near 0+: x² (so f'' = 2); near 0-: x (so f' = 1 seen from the left)."""
-    t = scalar_tape(sp.Min(x, x ** 2), (x,))
+    f, s = parsed("min(x, x**2)")
+    t = scalar_tape(f, (s,))
     d = np.empty(4)
     at.derivatives_along(*t.arrays, t.outs[0], np.array([0.0]), np.array([1.0]), 3, d)
     np.testing.assert_array_equal(d, [0.0, 0.0, 2.0, 0.0])
@@ -144,11 +151,30 @@ def test_jets_are_one_sided_at_kinks():
     np.testing.assert_array_equal(d, [0.0, -1.0, 0.0, 0.0])
 
 
-def test_reverse_mode_uses_jax_conventions_at_kinks():
-    t = scalar_tape(sp.Max(0, x) + sp.Abs(x), (x,))
+@pytest.mark.parametrize("text,want", [("relu(x)", 0.0), ("abs(x)", 0.0), ("max(x, 0.01*x)", 0.01),
+                                       ("max(0.01*x, x)", 1.0), ("min(x, 2*x)", 2.0)])
+def test_reverse_mode_uses_the_expression_compilers_subgradients_at_kinks(text, want):
+    """relu'(0) = 0 (tutorial), abs'(0) = sign(0) = 0, a max/min tie goes to the 2nd operand."""
+    f, s = parsed(text)
+    t = scalar_tape(f, (s,))
     g = np.empty(1)
     ad.vjp(*t.arrays, t.outs, np.zeros(1), np.ones(1), np.empty(t.ops.size), np.empty(t.ops.size), g)
-    assert g[0] == 0.5   # max splits the tie, abs'(0) = 0
+    assert g[0] == pytest.approx(want, rel=1e-15)
+    assert float(sp.diff(f, s).subs(s, 0)) == pytest.approx(want, rel=1e-15)  # the symbolic convention
+
+
+@pytest.mark.parametrize("u", [-800.0, -3.0, 0.0, 2.5, 800.0])
+def test_sigmoid_is_stable_and_its_derivative_is_s_times_one_minus_s(u):
+    f, s = parsed("sigmoid(x)")
+    t = scalar_tape(f, (s,))
+    d = np.empty(4)
+    at.derivatives_along(*t.arrays, t.outs[0], np.array([u]), np.array([1.0]), 3, d)
+    sig = sp.Integer(1) / (1 + sp.exp(-x))
+    want = [float(sp.N(sp.diff(sig, x, k).subs(x, sp.Float(u, 30)), 30)) for k in range(4)]
+    np.testing.assert_allclose(d, want, rtol=1e-12, atol=1e-300)
+    g = np.empty(1)
+    ad.vjp(*t.arrays, t.outs, np.array([u]), np.ones(1), np.empty(t.ops.size), np.empty(t.ops.size), g)
+    assert g[0] == pytest.approx(want[1], rel=1e-12, abs=1e-300)
 
 
 def test_integer_powers_of_negative_numbers_and_the_complex_step():
