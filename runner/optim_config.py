@@ -1,21 +1,21 @@
 """Config schemas of the ``optim`` and ``schedule`` groups, and their packing into kernel inputs.
 
 Each option (``conf/optim/adam.yaml``, ``conf/schedule/cosine.yaml``, ...) has a dataclass
-with exactly the keys it uses, their defaults, and a ``check()`` that names the bad key.
-``runner.validate.validate_group("optim", cfg.optim, OPTIM_SCHEMAS)`` turns a composed node
-into one of these objects; :func:`to_kernel` and :func:`schedule_to_kernel` pack a validated
-object into the ``(id, parameter vector)`` pair the numba kernels take.
+with exactly the keys it uses and their defaults.  ``check()`` applies the group's rule for
+every key the option has (one rule per key name: ``lr`` must be > 0 wherever it appears)
+and raises a ConfigError naming the key.  ``runner.validate.validate_group("optim",
+cfg.optim, OPTIM_SCHEMAS)`` turns a composed node into one of these objects; :func:`to_kernel`
+and :func:`schedule_to_kernel` pack it into the ``(id, parameter vector)`` the kernels take.
 
 Defaults and names follow PyTorch's ``torch.optim`` and ``torch.optim.lr_scheduler`` where
 libraries differ (``betas``, ``eps``, ``weight_decay``, ``alpha``, ``rho``, ...), except:
-``gd`` uses the tutorial's lr 0.1; ``momentum`` uses the tutorial's beta 0.9; ``lion``
-(not in PyTorch) uses optax's b1, b2 and weight decay; schedule floors are all called
-``min_lr`` (PyTorch's ``eta_min``).
+``gd`` uses the tutorial's lr 0.1; ``momentum`` and ``nesterov`` use the tutorial's
+momentum 0.9; ``lion`` (not in PyTorch) uses optax's b1, b2 and weight decay; schedule
+floors are all called ``min_lr`` (PyTorch's ``eta_min``).
 """
+import dataclasses
 from dataclasses import dataclass, field
-from typing import List, Optional
-
-import numpy as np
+from typing import Callable, Dict, List, Optional
 
 from kernels import optimizers as K
 from kernels import schedules as S
@@ -23,95 +23,105 @@ from runner.errors import ConfigError
 from runner.validate import in_range, non_negative, one_of, positive
 
 
-# ---- shared checks ------------------------------------------------------------------------
-
-def _check_betas(betas: List[float]) -> None:
-    if len(betas) != 2:
-        raise ConfigError("betas", f"must be a list of two floats [beta1, beta2], got {list(betas)!r}")
-    for which, beta in zip(("beta1", "beta2"), betas):
-        if not 0.0 <= beta < 1.0:
-            raise ConfigError("betas", f"{which} must be in [0, 1), got {beta!r}")
+def _apply_rules(obj, rules: Dict[str, Callable]) -> None:
+    """Run ``rules[key](key, value)`` for every field of the dataclass ``obj`` that has a rule."""
+    for f in dataclasses.fields(obj):
+        rule = rules.get(f.name)
+        if rule is not None:
+            rule(f.name, getattr(obj, f.name))
 
 
-def _check_decay(key: str, value: float) -> None:
-    """A moving-average decay (rmsprop alpha, adadelta rho) in [0, 1)."""
+def _fraction(key, value):            # a moving-average decay: [0, 1)
     in_range(key, value, 0.0, 1.0)
 
 
-def _check_eps_root(eps: float, eps_root: float) -> None:
-    non_negative("eps_root", eps_root)
-    if eps == 0.0 and eps_root == 0.0:
-        raise ConfigError("eps", "eps and eps_root are both 0, so a zero gradient gives 0/0; set one > 0")
+def _optional_positive(key, value):
+    if value is not None:
+        positive(key, value)
 
 
-def _betas(default: List[float]):
-    return field(default_factory=lambda: list(default))
+def _steps(key, value):               # an integer count of steps >= 1
+    if value is None or value < 1:
+        raise ConfigError(key, f"must be an integer >= 1, got {value!r}")
+
+
+def _optional_steps(key, value):
+    if value is not None and value < 1:
+        raise ConfigError(key, f"must be an integer >= 1 or null (the whole run), got {value!r}")
+
+
+def _count(key, value):               # an integer count >= 0
+    if value < 0:
+        raise ConfigError(key, f"must be >= 0, got {value!r}")
+
+
+def _betas(key, betas):
+    if len(betas) != 2:
+        raise ConfigError(key, f"must be a list of two floats [beta1, beta2], got {list(betas)!r}")
+    for which, beta in zip(("beta1", "beta2"), betas):
+        if not 0.0 <= beta < 1.0:
+            raise ConfigError(key, f"{which} must be in [0, 1), got {beta!r}")
+
+
+def _default_betas(b1: float, b2: float):
+    return field(default_factory=lambda: [b1, b2])
 
 
 # ---- optimizers -------------------------------------------------------------------------
 
+OPTIM_RULES = {
+    "lr": positive, "clip_norm": _optional_positive, "weight_decay": non_negative,
+    "momentum": _fraction, "dampening": lambda k, v: in_range(k, v, 0.0, 1.0, hi_open=False),
+    "alpha": _fraction, "rho": _fraction, "betas": _betas, "eps": positive, "eps_root": non_negative,
+    "lr_decay": non_negative, "initial_accumulator_value": non_negative, "momentum_decay": non_negative,
+}
+
+
 @dataclass
 class OptimBase:
-    """Keys every optimizer has: lr (> 0) and clip_norm (global-norm gradient clipping,
-    applied by the descent loop before the update; null = off)."""
-
+    """Keys every optimizer has: lr and clip_norm (clip the gradient to this global norm
+    before the update, applied by the descent loop; null = off)."""
     name: str = ""
     lr: float = 1e-3
     clip_norm: Optional[float] = None
 
     def check(self):
-        positive("lr", self.lr)
-        if self.clip_norm is not None:
-            positive("clip_norm", self.clip_norm)
+        _apply_rules(self, OPTIM_RULES)
 
 
 @dataclass
 class GD(OptimBase):
-    """theta := theta - lr grad (the tutorial's update rule; lr 0.1 as its examples)."""
+    """theta := theta - lr grad (the tutorial's rule and its lr 0.1)."""
     name: str = "gd"
     lr: float = 0.1
 
 
 @dataclass
 class SGD(OptimBase):
-    """torch.optim.SGD without momentum; mini-batches come from the loop."""
+    """torch.optim.SGD without momentum; the loop draws the mini-batches."""
     name: str = "sgd"
-    lr: float = 1e-3
     weight_decay: float = 0.0
-
-    def check(self):
-        super().check()
-        non_negative("weight_decay", self.weight_decay)
 
 
 @dataclass
 class Momentum(OptimBase):
     """torch.optim.SGD(momentum, dampening): v := momentum v + (1 - dampening) g; theta -= lr v."""
     name: str = "momentum"
-    lr: float = 1e-3
     momentum: float = 0.9
     dampening: float = 0.0
     weight_decay: float = 0.0
 
-    def check(self):
-        super().check()
-        in_range("momentum", self.momentum, 0.0, 1.0, lo_open=True)
-        in_range("dampening", self.dampening, 0.0, 1.0, hi_open=False)
-        non_negative("weight_decay", self.weight_decay)
-
 
 @dataclass
 class Nesterov(OptimBase):
-    """torch.optim.SGD(momentum, nesterov=True) (dampening must be 0 there, so no key)."""
+    """torch.optim.SGD(momentum, nesterov=True); PyTorch requires dampening 0, so no key."""
     name: str = "nesterov"
-    lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
 
     def check(self):
         super().check()
-        in_range("momentum", self.momentum, 0.0, 1.0, lo_open=True)
-        non_negative("weight_decay", self.weight_decay)
+        positive("momentum", self.momentum)
 
 
 @dataclass
@@ -122,13 +132,6 @@ class Adagrad(OptimBase):
     weight_decay: float = 0.0
     initial_accumulator_value: float = 0.0
     eps: float = 1e-10
-
-    def check(self):
-        super().check()
-        non_negative("lr_decay", self.lr_decay)
-        non_negative("weight_decay", self.weight_decay)
-        non_negative("initial_accumulator_value", self.initial_accumulator_value)
-        positive("eps", self.eps)
 
 
 @dataclass
@@ -141,13 +144,6 @@ class RMSprop(OptimBase):
     momentum: float = 0.0
     centered: bool = False
 
-    def check(self):
-        super().check()
-        _check_decay("alpha", self.alpha)
-        positive("eps", self.eps)
-        non_negative("weight_decay", self.weight_decay)
-        in_range("momentum", self.momentum, 0.0, 1.0)
-
 
 @dataclass
 class Adadelta(OptimBase):
@@ -157,39 +153,38 @@ class Adadelta(OptimBase):
     eps: float = 1e-6
     weight_decay: float = 0.0
 
-    def check(self):
-        super().check()
-        _check_decay("rho", self.rho)
-        positive("eps", self.eps)
-        non_negative("weight_decay", self.weight_decay)
-
 
 @dataclass
-class _AdamLike(OptimBase):
-    """Shared checks of optimizers with betas and eps."""
-    betas: List[float] = _betas([0.9, 0.999])
+class _Moments(OptimBase):
+    """Keys of the optimizers built on Adam's two moment averages."""
+    betas: List[float] = _default_betas(0.9, 0.999)
     eps: float = 1e-8
     weight_decay: float = 0.0
 
+
+@dataclass
+class _AdamBase(_Moments):
+    """Adam's keys: eps may be 0 when eps_root > 0 (the tutorial's form)."""
+    eps_root: float = 0.0
+
     def check(self):
-        super().check()
-        _check_betas(self.betas)
-        non_negative("eps", self.eps)
-        non_negative("weight_decay", self.weight_decay)
+        _apply_rules(self, dict(OPTIM_RULES, eps=non_negative))
+        if self.eps == 0.0 and self.eps_root == 0.0:
+            raise ConfigError("eps", "eps and eps_root are both 0, so a zero gradient gives 0/0; set one > 0")
 
 
 @dataclass
-class Adam(_AdamLike):
+class Adam(_AdamBase):
     """torch.optim.Adam, plus eps_root inside the square root:
     theta -= lr m^ / (sqrt(v^ + eps_root) + eps).  The tutorial's form is eps=0, eps_root=1e-8."""
     name: str = "adam"
-    lr: float = 1e-3
-    eps_root: float = 0.0
     amsgrad: bool = False
 
-    def check(self):
-        super().check()
-        _check_eps_root(self.eps, self.eps_root)
+
+@dataclass
+class AMSGrad(_AdamBase):
+    """torch.optim.Adam(amsgrad=True): the denominator uses the running maximum of v."""
+    name: str = "amsgrad"
 
 
 @dataclass
@@ -200,49 +195,23 @@ class AdamW(Adam):
 
 
 @dataclass
-class AMSGrad(_AdamLike):
-    """torch.optim.Adam(amsgrad=True): the denominator uses the running maximum of v."""
-    name: str = "amsgrad"
-    lr: float = 1e-3
-    eps_root: float = 0.0
-
-    def check(self):
-        super().check()
-        _check_eps_root(self.eps, self.eps_root)
-
-
-@dataclass
-class NAdam(_AdamLike):
+class NAdam(_Moments):
     name: str = "nadam"
     lr: float = 2e-3
     momentum_decay: float = 4e-3
     decoupled_weight_decay: bool = False
 
-    def check(self):
-        super().check()
-        positive("eps", self.eps)
-        non_negative("momentum_decay", self.momentum_decay)
-
 
 @dataclass
-class Adamax(_AdamLike):
+class Adamax(_Moments):
     name: str = "adamax"
     lr: float = 2e-3
 
-    def check(self):
-        super().check()
-        positive("eps", self.eps)
-
 
 @dataclass
-class RAdam(_AdamLike):
+class RAdam(_Moments):
     name: str = "radam"
-    lr: float = 1e-3
     decoupled_weight_decay: bool = False
-
-    def check(self):
-        super().check()
-        positive("eps", self.eps)
 
 
 @dataclass
@@ -250,20 +219,15 @@ class Lion(OptimBase):
     """Lion (Chen et al. 2023; optax.lion defaults b1=0.9, b2=0.99, weight_decay=1e-3)."""
     name: str = "lion"
     lr: float = 1e-4
-    betas: List[float] = _betas([0.9, 0.99])
+    betas: List[float] = _default_betas(0.9, 0.99)
     weight_decay: float = 1e-3
-
-    def check(self):
-        super().check()
-        _check_betas(self.betas)
-        non_negative("weight_decay", self.weight_decay)
 
 
 OPTIM_SCHEMAS = {cls.name: cls for cls in (
     GD, SGD, Momentum, Nesterov, Adagrad, RMSprop, Adadelta,
     Adam, AdamW, NAdam, AMSGrad, Adamax, RAdam, Lion)}
 
-# schema key -> kernel hyperparameter name (kernels.optimizers.pack_hp)
+# schema keys that map one to one onto kernels.optimizers.pack_hp names
 _HP_KEYS = ("weight_decay", "momentum", "dampening", "alpha", "rho", "eps", "eps_root", "amsgrad",
             "decoupled_weight_decay", "centered", "lr_decay", "initial_accumulator_value", "momentum_decay")
 
@@ -278,85 +242,76 @@ def to_kernel(optim_obj) -> tuple:
 
 
 # ---- learning-rate schedules ------------------------------------------------------------------
-# The schedule scales the optimizer's lr (optim.lr is the peak for one_cycle and warmup_cosine).
+# A schedule scales optim.lr, which is the peak for one_cycle and warmup_cosine.
 
-def _check_steps(key: str, value: Optional[int], allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value < 1:
-        raise ConfigError(key, f"must be an integer >= 1{' or null' if allow_none else ''}, got {value!r}")
+SCHEDULE_RULES = {
+    "step_size": _steps, "gamma": positive, "decay_steps": _optional_steps, "power": non_negative,
+    "min_lr": non_negative, "warmup_steps": _count, "warmup_start_lr": non_negative,
+    "pct_start": lambda k, v: in_range(k, v, 0.0, 1.0, lo_open=True, hi_open=False),
+    "div_factor": positive, "final_div_factor": positive,
+    "anneal_strategy": lambda k, v: one_of(k, v, ("cos", "linear")),
+    "T_0": _steps, "T_mult": _steps, "factor": lambda k, v: in_range(k, v, 0.0, 1.0, lo_open=True),
+    "patience": _count, "threshold": non_negative, "cooldown": _count, "eps": non_negative,
+    "threshold_mode": lambda k, v: one_of(k, v, ("rel", "abs")),
+}
 
 
 @dataclass
-class Constant:
+class ScheduleBase:
+    name: str = ""
+
+    def check(self):
+        _apply_rules(self, SCHEDULE_RULES)
+
+
+@dataclass
+class Constant(ScheduleBase):
     name: str = "constant"
 
 
 @dataclass
-class StepSchedule:
+class StepSchedule(ScheduleBase):
     """StepLR: lr * gamma every step_size steps."""
     name: str = "step"
     step_size: int = 100
     gamma: float = 0.1
 
-    def check(self):
-        _check_steps("step_size", self.step_size)
-        positive("gamma", self.gamma)
-
 
 @dataclass
-class Exponential:
+class Exponential(ScheduleBase):
     """ExponentialLR: lr * gamma^(t-1)."""
     name: str = "exponential"
     gamma: float = 0.99
 
-    def check(self):
-        positive("gamma", self.gamma)
-
 
 @dataclass
-class Polynomial:
+class Polynomial(ScheduleBase):
     """PolynomialLR (with optax's end value): (lr - min_lr)(1 - e/decay_steps)^power + min_lr."""
     name: str = "polynomial"
     decay_steps: Optional[int] = None   # null = the whole run
     power: float = 1.0
     min_lr: float = 0.0
 
-    def check(self):
-        _check_steps("decay_steps", self.decay_steps, allow_none=True)
-        non_negative("power", self.power)
-        non_negative("min_lr", self.min_lr)
-
 
 @dataclass
-class Cosine:
+class Cosine(ScheduleBase):
     """CosineAnnealingLR from lr down to min_lr over decay_steps, then held at min_lr."""
     name: str = "cosine"
     decay_steps: Optional[int] = None   # null = the whole run
     min_lr: float = 0.0
 
-    def check(self):
-        _check_steps("decay_steps", self.decay_steps, allow_none=True)
-        non_negative("min_lr", self.min_lr)
-
 
 @dataclass
-class WarmupCosine:
+class WarmupCosine(ScheduleBase):
     """Linear warmup from warmup_start_lr to lr over warmup_steps, then cosine to min_lr."""
     name: str = "warmup_cosine"
     warmup_steps: int = 100
     warmup_start_lr: float = 0.0
     min_lr: float = 0.0
 
-    def check(self):
-        if self.warmup_steps < 0:
-            raise ConfigError("warmup_steps", f"must be >= 0, got {self.warmup_steps}")
-        non_negative("warmup_start_lr", self.warmup_start_lr)
-        non_negative("min_lr", self.min_lr)
-
 
 @dataclass
-class OneCycle:
+class OneCycle(ScheduleBase):
     """OneCycleLR with max_lr = optim.lr over the whole run (momentum cycling not modelled)."""
     name: str = "one_cycle"
     pct_start: float = 0.3
@@ -366,31 +321,23 @@ class OneCycle:
     anneal_strategy: str = "cos"
 
     def check(self):
-        in_range("pct_start", self.pct_start, 0.0, 1.0, lo_open=True, hi_open=False)
-        positive("div_factor", self.div_factor)
-        positive("final_div_factor", self.final_div_factor)
-        one_of("anneal_strategy", self.anneal_strategy, ("cos", "linear"))
+        super().check()
         if self.three_phase and self.pct_start > 0.5:
-            raise ConfigError("pct_start", f"must be <= 0.5 with three_phase (two ramps of pct_start each), "
-                                           f"got {self.pct_start!r}")
+            raise ConfigError("pct_start", f"must be <= 0.5 with three_phase (it ramps up and down "
+                                           f"for pct_start each), got {self.pct_start!r}")
 
 
 @dataclass
-class CosineRestarts:
+class CosineRestarts(ScheduleBase):
     """SGDR / CosineAnnealingWarmRestarts stepped once per step: cycles T_0, T_0 T_mult, ..."""
     name: str = "cosine_restarts"
     T_0: int = 100
     T_mult: int = 1
     min_lr: float = 0.0
 
-    def check(self):
-        _check_steps("T_0", self.T_0)
-        _check_steps("T_mult", self.T_mult)
-        non_negative("min_lr", self.min_lr)
-
 
 @dataclass
-class Plateau:
+class Plateau(ScheduleBase):
     """ReduceLROnPlateau (mode min) on the training loss: lr *= factor after more than
     patience steps without improving by threshold."""
     name: str = "plateau"
@@ -402,22 +349,11 @@ class Plateau:
     min_lr: float = 0.0
     eps: float = 1e-8
 
-    def check(self):
-        in_range("factor", self.factor, 0.0, 1.0, lo_open=True)
-        if self.patience < 0:
-            raise ConfigError("patience", f"must be >= 0, got {self.patience}")
-        non_negative("threshold", self.threshold)
-        one_of("threshold_mode", self.threshold_mode, ("rel", "abs"))
-        if self.cooldown < 0:
-            raise ConfigError("cooldown", f"must be >= 0, got {self.cooldown}")
-        non_negative("min_lr", self.min_lr)
-        non_negative("eps", self.eps)
-
 
 SCHEDULE_SCHEMAS = {cls.name: cls for cls in (
     Constant, StepSchedule, Exponential, Polynomial, Cosine, WarmupCosine, OneCycle, CosineRestarts, Plateau)}
 
-# schema key -> kernel parameter name (kernels.schedules.pack_sp)
+# schema keys that map one to one onto kernels.schedules.pack_sp names
 _SP_KEYS = ("step_size", "gamma", "power", "min_lr", "warmup_steps", "warmup_start_lr", "pct_start",
             "div_factor", "final_div_factor", "three_phase", "T_0", "T_mult", "factor", "patience",
             "threshold", "cooldown", "eps")
@@ -428,7 +364,7 @@ def schedule_to_kernel(sched_obj) -> tuple:
     sched_id = S.NAMES.index(sched_obj.name)
     values = {key: getattr(sched_obj, key) for key in _SP_KEYS if hasattr(sched_obj, key)}
     if getattr(sched_obj, "decay_steps", None) is not None:
-        values["decay_steps"] = sched_obj.decay_steps      # 0 in the kernel = the whole run
+        values["decay_steps"] = sched_obj.decay_steps      # absent = 0 = the whole run
     if hasattr(sched_obj, "anneal_strategy"):
         values["linear_anneal"] = sched_obj.anneal_strategy == "linear"
     if hasattr(sched_obj, "threshold_mode"):

@@ -194,6 +194,13 @@ def test_update_leaves_gradient_untouched():
     np.testing.assert_array_equal(g, [0.5, -0.5])
 
 
+def test_unknown_optimizer_id_poisons_theta_so_the_loop_reports_divergence():
+    theta = np.array([1.0, 2.0])
+    state, sstate = K.init_state(0, 2)
+    K.update(len(K.NAMES), K.pack_hp(), theta, np.ones(2), state, sstate, 1, 0.1)
+    assert np.all(np.isnan(theta))
+
+
 def test_pack_hp_rejects_unknown_name():
     with pytest.raises(KeyError):
         K.pack_hp(betta1=0.9)
@@ -225,7 +232,9 @@ def test_every_optimizer_has_a_schema():
     ({"name": "adamw", "weight_decay": -0.01}, "optim.weight_decay", "must be >= 0"),
     ({"name": "rmsprop", "alpha": 1.0}, "optim.alpha", "must be in [0.0, 1.0)"),
     ({"name": "adadelta", "rho": -0.1}, "optim.rho", "must be in [0.0, 1.0)"),
-    ({"name": "momentum", "momentum": 0.0}, "optim.momentum", "must be in (0.0, 1.0)"),
+    ({"name": "momentum", "momentum": 1.0}, "optim.momentum", "must be in [0.0, 1.0)"),
+    ({"name": "nesterov", "momentum": 0.0}, "optim.momentum", "must be > 0"),
+    ({"name": "momentum", "dampening": 1.5}, "optim.dampening", "must be in [0.0, 1.0]"),
     ({"name": "sgd", "clip_norm": 0.0}, "optim.clip_norm", "must be > 0"),
     ({"name": "adagrad", "eps": 0.0}, "optim.eps", "must be > 0"),
     ({"name": "sgd", "momentum": 0.9}, "optim.momentum", "unknown key"),
