@@ -147,7 +147,7 @@ def _one_cycle(sp, base_lr, e, total_steps):
     return _anneal(initial, final, (e - end2) / (last - end2), linear)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _restart_position(e, t0, t_mult):
     """(T_cur, T_i) of SGDR after e steps: cycles of length t0, t0 t_mult, t0 t_mult^2, ..."""
     if t_mult == 1:

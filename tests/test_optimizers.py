@@ -215,6 +215,18 @@ def test_yaml_lists_every_key_with_its_default(name):
     validated_optim(yaml)   # the defaults pass their own checks
 
 
+def test_hydra_composes_every_option_and_command_line_overrides():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        for name in OPTIM_SCHEMAS:
+            validate_group("optim", compose(overrides=[f"+optim={name}"]).optim, OPTIM_SCHEMAS)
+        cfg = compose(overrides=["+optim=adam", "optim.betas=[0.8,0.99]", "optim.lr=1", "optim.clip_norm=5"])
+    opt_id, hp = to_kernel(validate_group("optim", cfg.optim, OPTIM_SCHEMAS))
+    assert (opt_id, hp[K.HP_BETA1], hp[K.HP_BETA2]) == (K.ADAM, 0.8, 0.99)
+    assert validate_group("optim", cfg.optim, OPTIM_SCHEMAS).lr == 1.0
+
+
 def test_every_optimizer_has_a_schema():
     assert set(OPTIM_SCHEMAS) == set(K.NAMES)
     for name, cls in OPTIM_SCHEMAS.items():
