@@ -7,8 +7,8 @@ constraint set with second-order conditions (Nocedal and Wright, *Numerical Opti
 
 * reduced Hessian: Zᵀ ∇²ₓₓL Z with Z a basis of the null space of Jg (the tangent space):
   positive definite -> local minimum along the constraint, negative definite -> maximum;
-* bordered Hessian B = [[0, Jg], [Jgᵀ, ∇²ₓₓL]] ((m+n) x (m+n)): with p = m + k, the leading
-  principal minors of orders 2m+1, ..., m+n all have the sign (-1)^m at a minimum, and the
+* bordered Hessian B = [[0, Jg], [Jgᵀ, ∇²ₓₓL]] ((m+n) x (m+n), the variables ordered so that
+  the first m columns of Jg are independent): the leading principal minors of orders 2m+1, ..., m+n all have the sign (-1)^m at a minimum, and the
   minor of order m + k has the sign (-1)^k at a maximum (Magnus and Neudecker, *Matrix
   Differential Calculus*, 3rd ed., §7.13).  For n = 2, m = 1: det B > 0 maximum, < 0 minimum.
 
@@ -89,7 +89,25 @@ def lagrangian_hessian(subject: Subject, c: Constraints, z: np.ndarray) -> np.nd
     return subject.problem_hessian(z[:n]) - H_phi[:n, :n]
 
 
+def pivot_order(J: np.ndarray) -> list:
+    """A variable order whose first m columns of J are independent (Gaussian elimination with
+    column pivoting): the leading-minor test assumes it, e.g. g = z needs z first."""
+    A = np.array(J, dtype=float)
+    m, n = A.shape
+    cols: list = []
+    for k in range(m):
+        rest = [j for j in range(n) if j not in cols]
+        j = max(rest, key=lambda c: abs(A[k, c]))
+        cols.append(j)
+        if A[k, j] != 0.0:
+            A[k + 1:] -= np.outer(A[k + 1:, j] / A[k, j], A[k])
+    return cols + [j for j in range(n) if j not in cols]
+
+
 def bordered_hessian(J: np.ndarray, H_L: np.ndarray) -> np.ndarray:
+    """[[0, J], [Jᵀ, H_L]] with the variables in :func:`pivot_order`."""
+    perm = pivot_order(J)
+    J, H_L = J[:, perm], H_L[np.ix_(perm, perm)]
     m, n = J.shape
     B = np.zeros((m + n, m + n))
     B[:m, m:] = J

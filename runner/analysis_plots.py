@@ -74,7 +74,7 @@ def taylor_error(growth: Dict, title: str):
     for k in range(errors.shape[0]):
         e = np.where(errors[k] > 0, errors[k], np.nan)
         slope = growth["slopes"][k]
-        tag = f"slope {slope:.2f}" if np.isfinite(slope) else "at rounding level"
+        tag = f"slope {slope:.2f}" if slope is not None else "at rounding level"
         ax.loglog(r, e, ".-", lw=1.0, ms=3, label=f"order {k + 1} ({tag})")
     ax.set_xlabel("distance from the expansion point")
     ax.set_ylabel("|f - Taylor polynomial|")

@@ -13,7 +13,7 @@ growth table measures it along a direction and fits the slope on a log-log scale
 from __future__ import annotations
 
 from math import factorial
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import sympy as sp
@@ -107,7 +107,7 @@ def error_growth(subject: Subject, a: np.ndarray, order: int, direction: np.ndar
                  gradient=None, hessian=None) -> Dict[str, object]:
     """|f(a + r·u) - T_k(a + r·u)| for k = 1..order at GROWTH_POINTS distances r from
     radius·1e-3 to radius along the unit vector u, and each order's fitted log-log slope
-    (≈ k + 1 for a smooth f; NaN when rounding hides the error)."""
+    (≈ k + 1 for a smooth f; None when the error stays at rounding level, e.g. T_k = f)."""
     u = np.asarray(direction, dtype=float)
     u = u / np.linalg.norm(u)
     r = radius * np.logspace(-3, 0, GROWTH_POINTS)
@@ -121,16 +121,12 @@ def error_growth(subject: Subject, a: np.ndarray, order: int, direction: np.ndar
     return {"distance": r, "errors": errors, "slopes": slopes}
 
 
-def _slope(r: np.ndarray, err: np.ndarray, floor: float) -> float:
+def _slope(r: np.ndarray, err: np.ndarray, floor: float):
     """Least-squares slope of log err against log r over the points above the floor, taken
     from the small-r end (where the leading term dominates)."""
     ok = np.isfinite(err) & (err > floor)
     idx = np.nonzero(ok)[0]
     if idx.size < 3:
-        return float("nan")
+        return None
     idx = idx[: max(3, idx.size // 2)]
     return float(np.polyfit(np.log(r[idx]), np.log(err[idx]), 1)[0])
-
-
-def growth_orders(order: int) -> List[int]:
-    return list(range(1, order + 1))

@@ -146,6 +146,9 @@ class _Recorder:
                 num.append(f)
         negate = coeff.is_negative
         coeff = abs(coeff)
+        if coeff.is_Rational and coeff.q != 1:   # x·(1/3) as x/3: exact when x is a multiple of 3
+            den.append(sp.Integer(coeff.q))
+            coeff = sp.Integer(coeff.p)
         if coeff != 1:
             num.insert(0, coeff)
         acc = self._chain(num, ad.MUL) if num else self.add(ad.CONST, c=1.0)

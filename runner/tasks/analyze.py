@@ -254,7 +254,7 @@ def _taylor(subject, a, knobs, sym_derivs, sym_grad, sym_hess, gradient, hessian
     direction = np.ones(subject.dim) if knobs.direction is None else point_vector(knobs.direction, subject, "analyze.direction")
     radius = min(1.0, 0.25 * float(np.min(hi - lo)))
     growth = taylor.error_growth(subject, a, order, direction, radius, gradient, hessian)
-    out["error_slopes"] = _clean(growth["slopes"])
+    out["error_slopes"] = growth["slopes"]
     out["_growth"] = growth   # arrays for the trajectory and the plot; removed before packing
     return out
 
