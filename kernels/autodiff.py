@@ -18,7 +18,7 @@ partial derivatives (:func:`_partials`); the modes only differ in how they chain
   backward sweep accumulates adjoints, giving wᵀJ (ibid., ch. 3.2; micrograd's engine);
 * Taylor mode (:func:`jet`): truncated Taylor series of f(x + t·v) to order K with the
   standard recurrences (ibid., ch. 13, table 13.2), giving derivatives of any order;
-* complex step (:func:`evaluate_complex`): f(x + i·h·v) with h = 1e-20 gives J·v to
+* complex step (:func:`complex_step`): f(x + i·h·v) with h = 1e-20 gives J·v to
   machine precision without cancellation (Squire and Trapp, SIAM Review 40, 1998).
 
 Kinks (abs, max, min at a tie): forward and Taylor mode return the one-sided directional
@@ -178,7 +178,8 @@ def _partials(op, va, vb, v, c):
 
 @njit(**_JIT)
 def evaluate(ops, arg_a, arg_b, const, x, values):
-    """Forward sweep: ``values[i]`` = value of node i at the point ``x`` (float64)."""
+    """Forward sweep: ``values[i]`` = value of node i at the point ``x``.  Works for float64
+    and, for the complex step, for complex128 ``x`` and ``values``."""
     for i in range(ops.size):
         op = ops[i]
         if op == CONST:
@@ -186,22 +187,9 @@ def evaluate(ops, arg_a, arg_b, const, x, values):
         elif op == VAR:
             values[i] = x[arg_a[i]]
         else:
-            vb = values[arg_b[i]] if arg_b[i] >= 0 else 0.0
-            values[i] = _apply(op, values[arg_a[i]], vb, const[i])
-
-
-@njit(**_JIT)
-def evaluate_complex(ops, arg_a, arg_b, const, z, values):
-    """Forward sweep at a complex point ``z`` (complex128); ``values`` is complex128."""
-    for i in range(ops.size):
-        op = ops[i]
-        if op == CONST:
-            values[i] = const[i]
-        elif op == VAR:
-            values[i] = z[arg_a[i]]
-        else:
-            vb = values[arg_b[i]] if arg_b[i] >= 0 else 0.0j
-            values[i] = _apply(op, values[arg_a[i]], vb, const[i])
+            a = arg_a[i]
+            vb = values[arg_b[i]] if arg_b[i] >= 0 else values[a]   # unary ops ignore vb
+            values[i] = _apply(op, values[a], vb, const[i])
 
 
 @njit(**_JIT)
@@ -210,7 +198,7 @@ def complex_step(ops, arg_a, arg_b, const, outs, x, v, dout):
     Writes ``dout`` (m,) for the m outputs.  Exact to rounding for analytic f."""
     z = x + 1j * COMPLEX_STEP * v
     values = np.empty(ops.size, dtype=np.complex128)
-    evaluate_complex(ops, arg_a, arg_b, const, z, values)
+    evaluate(ops, arg_a, arg_b, const, z, values)
     for k in range(outs.size):
         dout[k] = values[outs[k]].imag / COMPLEX_STEP
 

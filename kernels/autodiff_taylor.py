@@ -126,10 +126,11 @@ def _sqrt(u, out):
 
 
 @njit(**_JIT)
-def _tan_tanh(u, out, w, sign):
-    """t' = (1 ± t²)·u' with w = 1 ± t² (tan: sign=+1, tanh: sign=-1)."""
-    out[0] = np.tan(u[0]) if sign > 0 else np.tanh(u[0])
-    w[0] = 1.0 + sign * out[0] * out[0]
+def _riccati(u, out, w, f0, a, b, c):
+    """Series of f(u) where f' = a + b·f + c·f² (tan: 1 + f², tanh: 1 - f², sigmoid: f - f²):
+    out_k = (1/k) Σ_{j=1..k} j u_j w_{k-j} with w = a + b·out + c·out² built alongside."""
+    out[0] = f0
+    w[0] = a + b * f0 + c * f0 * f0
     for k in range(1, out.size):
         s = 0.0
         for j in range(1, k + 1):
@@ -138,24 +139,12 @@ def _tan_tanh(u, out, w, sign):
         q = 0.0
         for j in range(k + 1):
             q += out[j] * out[k - j]
-        w[k] = sign * q
+        w[k] = b * out[k] + c * q
 
 
 @njit(**_JIT)
-def _sigmoid(u, out, w):
-    """s' = s(1 - s)·u' with w = s - s²."""
-    u0 = u[0]
-    out[0] = 1.0 / (1.0 + np.exp(-u0)) if u0 >= 0 else np.exp(u0) / (1.0 + np.exp(u0))
-    w[0] = out[0] * (1.0 - out[0])
-    for k in range(1, out.size):
-        s = 0.0
-        for j in range(1, k + 1):
-            s += j * u[j] * w[k - j]
-        out[k] = s / k
-        q = 0.0
-        for j in range(k + 1):
-            q += out[j] * out[k - j]
-        w[k] = out[k] - q
+def _sigmoid0(t):
+    return 1.0 / (1.0 + np.exp(-t)) if t >= 0 else np.exp(t) / (1.0 + np.exp(t))
 
 
 @njit(**_JIT)
@@ -216,13 +205,13 @@ def _node(op, u, w, c, out, s1, s2, s3):
     elif op == COSH:
         _sincos(u, s1, out, True)
     elif op == TAN:
-        _tan_tanh(u, out, s1, 1.0)
+        _riccati(u, out, s1, np.tan(u[0]), 1.0, 0.0, 1.0)
     elif op == TANH:
-        _tan_tanh(u, out, s1, -1.0)
+        _riccati(u, out, s1, np.tanh(u[0]), 1.0, 0.0, -1.0)
     elif op == SQRT:
         _sqrt(u, out)
     elif op == SIGMOID:
-        _sigmoid(u, out, s1)
+        _riccati(u, out, s1, _sigmoid0(u[0]), 0.0, 1.0, -1.0)
     elif op == ATAN:           # atan' = u' / (1 + u²)
         _mul(u, u, s2)
         s2[0] += 1.0
