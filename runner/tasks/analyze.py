@@ -176,61 +176,88 @@ def _scalar_analysis(subject: an.Subject, a: np.ndarray, knobs: AnalyzeKnobs, se
     sym_grad = an.symbolic_gradient(subject) if subject.symbolic else None
     sym_hess = an.symbolic_hessian(subject, sym_grad) if subject.symbolic else None
     grads = {k: m[0] for k, m in an.jacobian_methods(subject, a).items()}
-    hessians = an.hessian_methods(subject, a, sym_hess)
-    methods = {"gradient": grads, "hessian": hessians}
-    gradient, hessian = next(iter(grads.values())), next(iter(hessians.values()))
+    methods = {"gradient": grads, "hessian": an.hessian_methods(subject, a, sym_hess)}
+    gradient, hessian = next(iter(grads.values())), next(iter(methods["hessian"].values()))
+    _first_and_second(final, gradient, hessian, sym_grad, sym_hess)
+    kinks = _kinks(final, subject, a)
+    if knobs.direction is not None:
+        unit, dd = an.directional_derivative(gradient, point_vector(knobs.direction, subject, "analyze.direction"))
+        final["direction"], final["directional_derivative"] = _clean(unit), dd
+    sym_derivs = _one_dimensional(final, methods, subject, a, knobs.order) if subject.dim == 1 else None
+    _agreement(final, methods, kinks, subject, a)
+    final["taylor"] = _taylor(subject, a, knobs, sym_derivs, sym_grad, sym_hess, gradient, hessian)
+    _search(final, subject, a, knobs, seed)
+    if subject.name.startswith("activation:") and subject.dim == 1:
+        tab = activations.table(subject, knobs.table_range[0], knobs.table_range[1], knobs.table_points)
+        final["activation_table"] = {k: _clean(v) for k, v in tab.items()}
+    return final
+
+
+def _first_and_second(final, gradient, hessian, sym_grad, sym_hess) -> None:
     final["gradient"] = _clean(gradient)
     if sym_grad is not None:
         final["gradient_symbolic"] = [an.readable(e) for e in sym_grad]
+    final["hessian"] = _clean(hessian)
+    final["hessian_eigenvalues"] = _clean(np.linalg.eigvalsh(0.5 * (hessian + hessian.T)))
+    if sym_hess is not None and len(sym_hess) <= MAX_SYMBOLIC_HESSIAN_DIM:
+        final["hessian_symbolic"] = [[an.readable(e) for e in row] for row in sym_hess]
+
+
+def _kinks(final, subject, a) -> list:
+    """Axes where f has a kink at a; there the one-sided derivatives are reported."""
     left, right = an.one_sided_gradients(subject, a)
     kinks = an.kink_axes(left, right, exact=subject.tape is not None)
     final["differentiable"] = not kinks
     if kinks:
         final["gradient_left"], final["gradient_right"] = _clean(left), _clean(right)
         final["not_differentiable_along"] = [subject.variables[i] for i in kinks]
-    final["hessian"] = _clean(hessian)
-    final["hessian_eigenvalues"] = _clean(np.linalg.eigvalsh(0.5 * (hessian + hessian.T)))
-    if sym_hess is not None and subject.dim <= MAX_SYMBOLIC_HESSIAN_DIM:
-        final["hessian_symbolic"] = [[an.readable(e) for e in row] for row in sym_hess]
-    if knobs.direction is not None:
-        unit, dd = an.directional_derivative(gradient, point_vector(knobs.direction, subject, "analyze.direction"))
-        final["direction"], final["directional_derivative"] = _clean(unit), dd
-    sym_derivs = None
-    if subject.dim == 1:
-        sym_derivs = an.symbolic_derivatives_1d(subject, knobs.order) if subject.symbolic else None
-        derivs = an.derivatives_1d(subject, a[0], knobs.order, sym_derivs) if subject.tape is not None else None
-        if derivs is not None:
-            methods["derivatives"] = derivs
-            ref = next(iter(derivs.values()))
-            final["derivative"], final["second_derivative"] = float(ref[1]), float(ref[2]) if knobs.order >= 2 else None
-            final["derivatives"] = _clean(ref)
-        else:
-            final["derivative"], final["second_derivative"] = float(gradient[0]), float(hessian[0, 0])
-        if sym_derivs is not None:
-            final["derivatives_symbolic"] = [an.readable(e) for e in sym_derivs]
+        final["one_sided"] = _one_sided_check(subject, a, left, right)
+    return kinks
+
+
+def _one_dimensional(final, methods, subject, a, order):
+    """f, f', ..., f^(order) by every method (1-D f); returns SymPy's derivatives or None."""
+    sym_derivs = an.symbolic_derivatives_1d(subject, order) if subject.symbolic else None
+    if subject.tape is None:   # named/data problem: order <= 2 from its gradient and Hessian
+        final["derivative"], final["second_derivative"] = final["gradient"][0], final["hessian"][0][0]
+        return sym_derivs
+    methods["derivatives"] = an.derivatives_1d(subject, a[0], order, sym_derivs)
+    ref = next(iter(methods["derivatives"].values()))
+    final["derivative"] = float(ref[1])
+    final["second_derivative"] = float(ref[2]) if order >= 2 else None
+    final["derivatives"] = _clean(ref)
+    if sym_derivs is not None:
+        final["derivatives_symbolic"] = [an.readable(e) for e in sym_derivs]
+    return sym_derivs
+
+
+def _agreement(final, methods, kinks, subject, a) -> None:
+    """Differences of every method from the reference, and whether all are within tolerance.
+    At a kink only the methods sharing the subgradient convention are compared, plus the
+    one-sided derivatives of forward mode against one-sided differences."""
     final["methods"] = {sec: {k: _clean(v) for k, v in m.items()} for sec, m in methods.items()}
     final["method_differences"] = {sec: an.differences(m) for sec, m in methods.items()}
-    if kinks:   # only methods that share the subgradient convention can agree; check the sides
+    if kinks:
+        grads = methods["gradient"]
         same = {k: grads[k] for k in ("symbolic", "reverse", "problem") if k in grads}
-        final["one_sided"] = _one_sided_check(subject, a, left, right)
-        final["methods_agree"] = (an.agree(same, an.differences(same)) if len(same) > 1 else True) \
+        final["methods_agree"] = (len(same) < 2 or an.agree(same, an.differences(same))) \
             and final["one_sided"]["agree"]
     else:
         final["methods_agree"] = all(an.agree(methods[sec], final["method_differences"][sec]) for sec in methods)
-    final["taylor"] = _taylor(subject, a, knobs, sym_derivs, sym_grad, sym_hess, gradient, hessian)
+
+
+def _search(final, subject, a, knobs, seed) -> None:
+    """Critical points and convexity over the box (they need the problem's Hessian)."""
     lo, hi = box_for(knobs.box, a, "analyze.box")
     final["box"] = [_clean(lo), _clean(hi)]
-    if subject.value_grad is not None and subject.hessian is not None:
-        if knobs.critical_points:
-            found = critical.critical_points(subject, lo, hi, knobs.starts, seed)
-            final["critical_points"], final["critical_point_search"] = found["points"], {
-                "found": found["found"], "starts": found["starts"], "start_outcomes": found["start_outcomes"]}
-        if knobs.convexity:
-            final["convexity"] = critical.convexity(subject, lo, hi, knobs.samples, seed)
-    if subject.name.startswith("activation:") and subject.dim == 1:
-        tab = activations.table(subject, knobs.table_range[0], knobs.table_range[1], knobs.table_points)
-        final["activation_table"] = {k: _clean(v) for k, v in tab.items()}
-    return final
+    if subject.value_grad is None or subject.hessian is None:
+        return
+    if knobs.critical_points:
+        found = critical.critical_points(subject, lo, hi, knobs.starts, seed)
+        final["critical_points"] = found.pop("points")
+        final["critical_point_search"] = found
+    if knobs.convexity:
+        final["convexity"] = critical.convexity(subject, lo, hi, knobs.samples, seed)
 
 
 def _one_sided_check(subject, a, left, right) -> dict:
