@@ -57,6 +57,20 @@ def test_saddle_maximum_and_minimum_are_classified(tmp_path):
     assert r.final["convexity"]["min_eigenvalue"] < 0
 
 
+def test_all_critical_points_of_a_periodic_function_are_found_once(tmp_path):
+    """sin x·sin y in [-3, 3]²: ∇f = (cos x sin y, sin x cos y) = 0 at (0, 0) (saddle) and
+    (±π/2, ±π/2): maxima where sin x sin y = 1, minima where it is -1."""
+    r = run(tmp_path, "problem=expr", "problem.f='sin(x)*sin(y)'", "analyze.at=[0.1,0.2]", "analyze.box=[-3,3]")
+    h = math.pi / 2
+    want = {(-h, -h): "maximum", (-h, h): "minimum", (0.0, 0.0): "saddle", (h, -h): "minimum", (h, h): "maximum"}
+    got = r.final["critical_points"]
+    assert len(got) == 5
+    for p in got:
+        key = min(want, key=lambda k: math.dist(k, p["x"]))
+        assert math.dist(key, p["x"]) < 1e-12 and p["kind"] == want[key]
+        assert p["value"] == pytest.approx(math.sin(key[0]) * math.sin(key[1]), abs=1e-15)
+
+
 @pytest.mark.parametrize("k", [1, 4, 9])
 def test_derivatives_of_any_order_in_one_dimension(tmp_path, k):
     """d^j/dx^j e^(2x) = 2^j e^(2x) for j = 0..k, by SymPy and by Taylor-mode AD."""
