@@ -35,10 +35,16 @@ import sympy
 
 import kernels.signatures  # noqa: F401  (imports numba now, so compile_seconds excludes it)
 from runner import expr_codegen
+from runner.errors import ConfigError
 from runner.expr_parse import CONSTANTS, FUNCTIONS, ParsedExpression, natural_key, parse_expression
 
 __all__ = ["ParsedExpression", "CompiledExpression", "parse_expression", "compile_expression",
            "compile_text", "FUNCTIONS", "CONSTANTS", "natural_key"]
+
+# Differentiating e by every symbol visits each node n once per symbol n depends on and
+# rebuilds its len(n.args) operands: work(e) = sum over nodes of |free(n)| * len(n.args).
+# SymPy manages about 1.5e5 of these per second; numba's compile time grows with them too.
+MAX_DERIVATIVE_WORK = 400_000
 
 _LOADED: Dict[str, ModuleType] = {}   # digest -> module, so a repeat compile in a process is free
 _LOCK = threading.Lock()
@@ -92,11 +98,14 @@ def compile_expression(parsed: ParsedExpression) -> CompiledExpression:
     symbols = parsed.symbols
     if parsed.is_vector:
         gradient = hessian = None
+        _check_work(parsed, parsed.exprs, "Jacobian")
         jacobian = sympy.Matrix([[sympy.diff(f, s) for s in symbols] for f in parsed.exprs])
         functions = _vector_functions(parsed.exprs, jacobian, len(symbols))
     else:
         f = parsed.exprs[0]
+        _check_work(parsed, [f], "gradient")
         gradient = [sympy.diff(f, s) for s in symbols]
+        _check_work(parsed, gradient, "Hessian")
         hessian = _hessian(gradient, symbols)
         jacobian = None
         functions = _scalar_functions(f, gradient, hessian, len(symbols))
@@ -114,6 +123,29 @@ def compile_expression(parsed: ParsedExpression) -> CompiledExpression:
         numba_cache_hits=hits, numba_cache_misses=misses)
 
 
+def _check_work(parsed: ParsedExpression, exprs, what: str) -> None:
+    """Refuse (ConfigError naming the key) before differentiating ``exprs`` by all their free
+    symbols if that would cost more than MAX_DERIVATIVE_WORK (see there)."""
+    work = 0
+    for e in exprs:
+        work += _derivative_work(e, MAX_DERIVATIVE_WORK + 1 - work)
+        if work > MAX_DERIVATIVE_WORK:
+            raise ConfigError(parsed.key, f"refused: the {what} is too large to derive symbolically "
+                              f"(work estimate over {MAX_DERIVATIVE_WORK}); use a smaller expression "
+                              f"or fewer variables")
+
+
+def _derivative_work(expr: sympy.Expr, limit: int) -> int:
+    """sum over the nodes n of ``expr`` (as a tree) of |free_symbols(n)| * max(1, len(n.args)),
+    stopping once it reaches ``limit``."""
+    work = 0
+    for node in sympy.preorder_traversal(expr):
+        work += len(node.free_symbols) * max(1, len(node.args))
+        if work >= limit:
+            break
+    return work
+
+
 def _hessian(gradient: List[sympy.Expr], symbols: List[sympy.Symbol]) -> sympy.Matrix:
     """d x d Hessian; each entry above the diagonal is differentiated once and mirrored."""
     d = len(symbols)
@@ -125,30 +157,39 @@ def _hessian(gradient: List[sympy.Expr], symbols: List[sympy.Symbol]) -> sympy.M
 
 
 def _scalar_functions(f, gradient, hessian, d: int):
-    guard_vg = (f"    if theta.shape[0] != {d} or grad_out.shape[0] != {d}:\n"
-                f"        return math.nan")
+    """(name, signature, guard lines, outputs) for value, value_grad and hessian."""
     guard_v = f"    if theta.shape[0] != {d}:\n        return math.nan"
+    guard_vg = (f"    if theta.shape[0] != {d} or grad_out.shape[0] != {d}:\n        return math.nan"
+                + _zero_fill("grad_out[:]", gradient))
+    upper = [(i, j) for i in range(d) for j in range(i, d)]
     guard_h = (f"    if theta.shape[0] != {d} or H_out.shape[0] != {d} or H_out.shape[1] != {d}:\n"
-               f"        H_out[:, :] = math.nan\n        return")
+               f"        H_out[:, :] = math.nan\n        return" + _zero_fill("H_out[:, :]", [hessian[i, j] for i, j in upper]))
     hess_outs = [(f"H_out[{i}, {j}]" if i == j else f"H_out[{i}, {j}] = H_out[{j}, {i}]", hessian[i, j])
-                 for i in range(d) for j in range(i, d)]
+                 for i, j in upper if not hessian[i, j].is_zero]
     return [
         ("value", "float64(VEC)", guard_v, [("return", f)]),
-        ("value_grad", "OBJECTIVE_SIG", guard_vg, [(f"grad_out[{i}]", g) for i, g in enumerate(gradient)] + [("return", f)]),
+        ("value_grad", "OBJECTIVE_SIG", guard_vg,
+         [(f"grad_out[{i}]", g) for i, g in enumerate(gradient) if not g.is_zero] + [("return", f)]),
         ("hessian", "HESSIAN_SIG", guard_h, hess_outs),
     ]
 
 
 def _vector_functions(exprs, jacobian, d: int):
+    """(name, signature, guard lines, outputs) for vector_value and jacobian."""
     m = len(exprs)
     guard_vv = f"    if theta.shape[0] != {d} or out.shape[0] != {m}:\n        out[:] = math.nan\n        return"
     guard_j = (f"    if theta.shape[0] != {d} or J_out.shape[0] != {m} or J_out.shape[1] != {d}:\n"
-               f"        J_out[:, :] = math.nan\n        return")
+               f"        J_out[:, :] = math.nan\n        return" + _zero_fill("J_out[:, :]", list(jacobian)))
     return [
         ("vector_value", "void(VEC, VEC)", guard_vv, [(f"out[{i}]", e) for i, e in enumerate(exprs)]),
         ("jacobian", "void(VEC, MAT)", guard_j,
-         [(f"J_out[{i}, {j}]", jacobian[i, j]) for i in range(m) for j in range(d)]),
+         [(f"J_out[{i}, {j}]", jacobian[i, j]) for i in range(m) for j in range(d) if not jacobian[i, j].is_zero]),
     ]
+
+
+def _zero_fill(target: str, entries) -> str:
+    """A line zeroing ``target`` when some entries are exactly 0 (they get no statement)."""
+    return f"\n    {target} = 0.0" if any(e.is_zero for e in entries) else ""
 
 
 def _load(digest: str, functions, n_vars: int, parsed: ParsedExpression) -> ModuleType:

@@ -162,7 +162,7 @@ FUNCTIONS: Dict[str, Tuple[int, Callable]] = {
 }
 CONSTANTS = {"pi": S.Pi, "e": S.Exp1}
 
-_BINOPS = {ast.Add: sympy.Add, ast.Sub: None, ast.Mult: sympy.Mul, ast.Div: None, ast.Pow: None}
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow)
 _OPERATOR_TEXT = {
     ast.BitXor: "'^' (use ** for powers)", ast.FloorDiv: "operator '//'", ast.Mod: "operator '%'",
     ast.MatMult: "operator '@'", ast.BitAnd: "operator '&'", ast.BitOr: "operator '|'",
@@ -403,19 +403,26 @@ class _Builder:
     def _binop(self, node: ast.BinOp, depth: int) -> sympy.Expr:
         if type(node.op) not in _BINOPS:
             self.refuse(node, _OPERATOR_TEXT.get(type(node.op), type(node.op).__name__))
-        left = self._node(node.left, depth + 1)
-        right = self._node(node.right, depth + 1)
-        if isinstance(node.op, ast.Add):
-            return left + right
-        if isinstance(node.op, ast.Sub):
-            return left - right
-        if isinstance(node.op, ast.Mult):
-            return left * right
-        if isinstance(node.op, ast.Div):
-            if right.is_zero:
-                self.refuse(node, "division by zero")
-            return left / right
-        return self._power(node, left, right)
+        if isinstance(node.op, ast.Pow):
+            return self._power(node, self._node(node.left, depth + 1), self._node(node.right, depth + 1))
+        # a + b - c + d parses as ((a + b) - c) + d: walk the left spine iteratively, so a
+        # long sum or product counts as one level of nesting and is built by one Add/Mul
+        family = (ast.Add, ast.Sub) if isinstance(node.op, (ast.Add, ast.Sub)) else (ast.Mult, ast.Div)
+        spine = []
+        while isinstance(node, ast.BinOp) and isinstance(node.op, family):
+            spine.append(node)
+            node = node.left
+        terms = [self._node(node, depth + 1)]
+        for op_node in reversed(spine):
+            right = self._node(op_node.right, depth + 1)
+            if isinstance(op_node.op, ast.Sub):
+                right = -right
+            elif isinstance(op_node.op, ast.Div):
+                if right.is_zero:
+                    self.refuse(op_node, "division by zero")
+                right = sympy.Pow(right, -1)
+            terms.append(right)
+        return sympy.Add(*terms) if family[0] is ast.Add else sympy.Mul(*terms)
 
     def _power(self, node: ast.BinOp, base: sympy.Expr, power: sympy.Expr) -> sympy.Expr:
         """Refuse huge constant powers before SymPy evaluates or expands anything."""
