@@ -30,8 +30,8 @@ CHUNK_SECONDS = 0.2              # target wall time of one kernel call (progress
 
 @dataclass
 class OptimizeKnobs:
-    steps: int = 1000
-    grad_tol: float = 0.0
+    steps: int = 20000
+    grad_tol: float = 1.0e-6
     batch_size: Optional[int] = None
     divergence: float = 1.0e12
     record_params: int = 1
