@@ -9,6 +9,7 @@ is a :class:`ConfigError` that names the full key, so the user sees one line.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, Dict, Mapping
 
 from omegaconf import DictConfig, OmegaConf
@@ -46,8 +47,9 @@ def validate_node(key: str, node: Any, schema: type, what: str = "") -> Any:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
         obj = OmegaConf.to_object(merged)
     except ConfigKeyError as e:
-        bad = e.key if getattr(e, "key", None) is not None else "?"
-        raise ConfigError(f"{key}.{bad}", f"unknown key for {what}; allowed: {', '.join(allowed_keys(schema))}") from None
+        bad = getattr(e, "full_key", None) or (e.key if getattr(e, "key", None) is not None else "?")
+        inner, where = _nested_schema(schema, str(bad))
+        raise ConfigError(f"{key}.{bad}", f"unknown key for {what}{where}; allowed: {', '.join(allowed_keys(inner))}") from None
     except ValidationError as e:
         bad = e.full_key or e.key or "?"
         raise ConfigError(f"{key}.{bad}", _type_message(e)) from None
@@ -61,6 +63,20 @@ def validate_node(key: str, node: Any, schema: type, what: str = "") -> Any:
         except ConfigError as e:
             raise ConfigError(f"{key}.{e.key}" if e.key else key, e.problem) from None
     return obj
+
+
+def _nested_schema(schema: type, full_key: str):
+    """The dataclass that holds the last part of a dotted key (``data.sorce`` -> DataConfig)."""
+    where = ""
+    for part in full_key.split(".")[:-1]:
+        try:
+            inner = typing.get_type_hints(schema).get(part)
+        except Exception:   # an annotation that cannot be resolved: fall back to the outer schema
+            break
+        if not (isinstance(inner, type) and dataclasses.is_dataclass(inner)):
+            break
+        schema, where = inner, f"{where}.{part}" if where else f" ({part}"
+    return schema, (where + ")") if where else ""
 
 
 def _type_message(e: ValidationError) -> str:
