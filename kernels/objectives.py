@@ -32,6 +32,10 @@ from kernels.signatures import HESSIAN_SIG, OBJECTIVE_SIG
 
 E = math.e
 TWO_PI = 2.0 * math.pi
+# Only reassociation and FMA contraction, never fastmath=True: that would also assume no NaN
+# or inf (nnan/ninf) and drop the checks that detect divergence.  Sums over rows are then
+# done in SIMD lanes, in an order fixed by the compiled code, so results stay deterministic.
+REASSOC = {"reassoc", "contract"}
 
 
 # ---- quadratic ---------------------------------------------------------------------------
@@ -150,12 +154,13 @@ def ackley_hessian(theta, H_out, P, X, y):
     du = (a * b / n) * e1 * (-b / r - 1.0 / (r * r))      # d u / d r
     for i in range(n):
         si = c * math.sin(c * theta[i]) / n
-        for j in range(n):
+        for j in range(i, n):
             sj = c * math.sin(c * theta[j]) / n
             h = theta[i] * theta[j] * du / (n * r) - e2 * si * sj
             if i == j:
                 h += u + e2 * c * c * math.cos(c * theta[i]) / n
             H_out[i, j] = h
+            H_out[j, i] = h
 
 
 # ---- Styblinski-Tang ---------------------------------------------------------------------
@@ -180,12 +185,12 @@ def styblinski_tang_hessian(theta, H_out, P, X, y):
 
 # ---- data losses -------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(fastmath=REASSOC, inline="always")
 def _linear(theta, X, i, k, fit_b):
-    z = theta[k] if fit_b else 0.0
+    z = 0.0
     for j in range(k):
         z += X[i, j] * theta[j]
-    return z
+    return z + theta[k] if fit_b else z
 
 
 @njit(cache=True)
@@ -245,19 +250,42 @@ def _data_hessian(theta, H_out, P, X, y, kind):
         H_out[j, j] += 2.0 * P[0]
 
 
-@njit(OBJECTIVE_SIG, cache=True)
+@njit(fastmath=REASSOC, inline="always")
+def _dot(X, i, theta, k):
+    """X[i, :k] . theta[:k], summed in SIMD lanes (reassociation only: NaN/inf still propagate)."""
+    z = 0.0
+    for j in range(k):
+        z += X[i, j] * theta[j]
+    return z
+
+
+@njit(OBJECTIVE_SIG, cache=True, fastmath=REASSOC)
 def mse_value_grad(theta, grad_out, P, X, y):
+    """One pass over X: rows in blocks of four share one update of the gradient."""
     n, k = X.shape[0], X.shape[1]
     fit_b = P[1] > 0.5
+    b = theta[k] if fit_b else 0.0
     grad_out[:] = 0.0
     loss = 0.0
-    for i in range(n):
-        e = _linear(theta, X, i, k, fit_b) - y[i]
+    gb = 0.0
+    n4 = n - n % 4
+    for i in range(0, n4, 4):
+        e0 = b + _dot(X, i, theta, k) - y[i]
+        e1 = b + _dot(X, i + 1, theta, k) - y[i + 1]
+        e2 = b + _dot(X, i + 2, theta, k) - y[i + 2]
+        e3 = b + _dot(X, i + 3, theta, k) - y[i + 3]
+        loss += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)
+        gb += (e0 + e1) + (e2 + e3)
+        for j in range(k):
+            grad_out[j] += 2.0 * ((e0 * X[i, j] + e1 * X[i + 1, j]) + (e2 * X[i + 2, j] + e3 * X[i + 3, j]))
+    for i in range(n4, n):
+        e = b + _dot(X, i, theta, k) - y[i]
         loss += e * e
+        gb += e
         for j in range(k):
             grad_out[j] += 2.0 * e * X[i, j]
-        if fit_b:
-            grad_out[k] += 2.0 * e
+    if fit_b:
+        grad_out[k] = 2.0 * gb
     return _finish(theta, grad_out, P, loss, n, k)
 
 

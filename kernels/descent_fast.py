@@ -1,0 +1,95 @@
+"""A specialised descent loop for the most common teaching case: plain gradient descent with
+a constant learning rate on a quadratic (every worked example of the tutorial's GD section).
+
+It takes the same state and trajectory arrays as :func:`kernels.descent.descend` and follows
+the same arithmetic, in the same order, so its results are bit-identical (tested); what it
+drops is the per-step indirection of the generic loop: the objective is called directly (and
+inlined by LLVM), there is no optimizer or schedule dispatch and no mini-batching.
+"""
+import numpy as np
+from numba import njit, types
+
+from kernels.descent import COMPLETED, CONVERGED, DIVERGED, RUNNING, _norm, _record
+from kernels.objectives import quadratic_value_grad
+from kernels.signatures import MAT, VEC
+
+_I64 = types.int64
+_F64 = types.float64
+_SIG = types.UniTuple(_I64, 2)(
+    VEC, VEC, _F64,                        # P (quadratic layout), theta, lr
+    _I64, _I64, _I64, _F64, _F64, _F64,    # t0, n_steps, total_steps, grad_tol, explode, loss_ref
+    MAT, MAT, _I64, VEC, VEC, VEC,         # traj_theta, traj_grad, theta_every, traj_loss, traj_grad_norm, traj_lr
+    VEC,                                   # scratch gradient
+)
+_EMPTY_X = np.zeros((0, 0))
+_EMPTY_Y = np.zeros(0)
+
+
+@njit(cache=True)
+def _scalar_steps(P, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
+                  traj_theta, traj_grad, traj_loss, traj_gnorm, traj_lr):
+    """The loop above for one variable, every row recorded, with the iterate in a register.
+    Same operations in the same order as quadratic_value_grad, _norm and the GD update."""
+    S, b, c = P[1], P[2], P[3]
+    x = theta[0]
+    for t in range(t0 + 1, t_end + 1):
+        s = 0.0 + S * x
+        gi = s + b
+        loss = c + (0.5 * x * s + b * x)
+        gnorm = np.sqrt(0.0 + gi * gi)
+        k = t - 1
+        if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode \
+                or gnorm <= grad_tol:
+            theta[0] = x
+            return RUNNING, k       # the general loop re-evaluates this row and decides
+        traj_loss[k] = loss
+        traj_gnorm[k] = gnorm
+        traj_lr[k] = lr
+        traj_theta[k, 0] = x
+        traj_grad[k, 0] = gi
+        x = x + (-lr) * gi
+    theta[0] = x
+    return RUNNING, t_end
+
+
+@njit(_SIG, cache=True)
+def gd_quadratic(P, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss_ref,
+                 traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g):
+    """Steps t0+1 .. t0+n_steps of GD on f = 1/2 x'Sx + b'x + c; returns (status, t) like descend."""
+    X = np.zeros((0, 0))
+    y = np.zeros(0)
+    t_end = min(t0 + n_steps, total_steps)
+    if theta.size == 1 and theta_every == 1:
+        _, t = _scalar_steps(P, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
+                                  traj_theta, traj_grad, traj_loss, traj_gnorm, traj_lr)
+        t0 = t      # t < t_end: row t needs a decision the general loop below makes
+    for t in range(t0 + 1, t_end + 1):
+        loss = quadratic_value_grad(theta, g, P, X, y)
+        gnorm = _norm(g)
+        if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
+            _record(t - 1, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+            return DIVERGED, t - 1
+        if gnorm <= grad_tol:
+            _record(t - 1, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+            return CONVERGED, t - 1
+        if theta_every == 1:     # the default: no modulo on the hot path
+            k = t - 1
+            traj_loss[k] = loss
+            traj_gnorm[k] = gnorm
+            traj_lr[k] = lr
+            for i in range(theta.size):
+                traj_theta[k, i] = theta[i]
+                traj_grad[k, i] = g[i]
+        else:
+            _record(t - 1, theta, g, loss, gnorm, lr, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+        for i in range(theta.size):
+            theta[i] = theta[i] + (-lr) * g[i]
+    if t_end < total_steps:
+        return RUNNING, t_end
+    loss = quadratic_value_grad(theta, g, P, X, y)
+    gnorm = _norm(g)
+    _record(total_steps, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+    if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
+        return DIVERGED, total_steps
+    return COMPLETED, total_steps
+
