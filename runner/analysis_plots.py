@@ -11,16 +11,11 @@ import numpy as np
 
 from runner.analysis import Subject
 from runner.analysis_taylor import taylor_terms
+from runner.plots import figure
 
 KIND_STYLE = {"minimum": ("o", "tab:green"), "maximum": ("^", "tab:red"),
               "saddle": ("X", "tab:purple"), "inconclusive": ("s", "tab:gray")}
 MAX_TAYLOR_CURVES = 6
-
-
-def _figure(width=6.0, height=4.0):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
 
 
 def _values(subject: Subject, pts: np.ndarray) -> np.ndarray:
@@ -43,7 +38,7 @@ def function_1d(subject: Subject, a: float, lo: float, hi: float, order: int,
                 critical: Sequence[Dict] = (), gradient=None, hessian=None):
     """f on [lo, hi] with its tangent at a, the Taylor polynomials of orders 2..order, and
     the critical points marked by kind."""
-    fig = _figure(6.5, 4.5)
+    fig = figure(6.5, 4.5)
     ax = fig.add_subplot()
     xs = np.linspace(lo, hi, 400)
     fx = _values(subject, xs)
@@ -68,7 +63,7 @@ def function_1d(subject: Subject, a: float, lo: float, hi: float, order: int,
 def taylor_error(growth: Dict, title: str):
     """log-log |f - T_k| against the distance from the expansion point, one line per order,
     with the slope each order should show (k + 1) noted in the legend."""
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     r, errors = growth["distance"], growth["errors"]
     for k in range(errors.shape[0]):
@@ -89,7 +84,7 @@ def contour_2d(subject: Subject, lo: np.ndarray, hi: np.ndarray, point: Optional
                curves: Sequence = (), solutions: Sequence[Dict] = (), title: str = ""):
     """Contours of f over the box, the point with its gradient arrow, critical points by
     kind, zero curves of constraint functions and constrained solutions."""
-    fig = _figure(6.0, 5.0)
+    fig = figure(6.0, 5.0)
     ax = fig.add_subplot()
     xs, ys = np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150)
     X, Y = np.meshgrid(xs, ys)
@@ -125,7 +120,7 @@ def contour_2d(subject: Subject, lo: np.ndarray, hi: np.ndarray, point: Optional
 
 def activation_curves(table: Dict[str, np.ndarray], label: str):
     """Value and derivative of an activation over its table range."""
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     ax.plot(table["x"], table["value"], lw=1.6, label=label)
     ax.plot(table["x"], table["derivative"], lw=1.2, ls="--", label="derivative")
@@ -138,7 +133,7 @@ def activation_curves(table: Dict[str, np.ndarray], label: str):
 
 
 def jacobian_heatmap(J: np.ndarray, title: str, rows: List[str], cols: List[str]):
-    fig = _figure(4.5, 4.0)
+    fig = figure(4.5, 4.0)
     ax = fig.add_subplot()
     im = ax.imshow(J, cmap="RdBu_r", vmin=-np.max(np.abs(J)), vmax=np.max(np.abs(J)))
     for i in range(J.shape[0]):

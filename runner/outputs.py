@@ -81,7 +81,7 @@ def _draw_plots(result: Result, plot_dir: Path) -> List[Path]:
             result.tags[f"plot_error.{name}"] = f"{type(e).__name__}: {e}"[:500]
             continue
         path = plot_dir / name
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        fig.savefig(path, dpi=110)   # layout is constrained: no second, "tight" pass
         written.append(path)
     return written
 

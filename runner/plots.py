@@ -12,14 +12,15 @@ import numpy as np
 from runner.result import Plot, Result
 
 
-def _figure(width=6.0, height=4.0):
+def figure(width=6.0, height=4.0):
+    """A pyplot-free Figure whose layout is solved while it is drawn (one pass at savefig)."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height))
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "loss"):
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     finite = np.isfinite(loss)
     s, y = steps[finite], loss[finite]
@@ -58,7 +59,7 @@ def _bounds(values: np.ndarray, marks: List[float]) -> tuple:
 
 def contour_path(problem, params: np.ndarray, title: str):
     """Contour of f over the box around the path, with the iterates and known minima."""
-    fig = _figure(6.0, 5.0)
+    fig = figure(6.0, 5.0)
     ax = fig.add_subplot()
     minima = [m[0] for m in problem.minima if len(m[0]) == 2]
     xlo, xhi = _bounds(params[:, 0], [m[0] for m in minima])
@@ -73,7 +74,7 @@ def contour_path(problem, params: np.ndarray, title: str):
                                                                                 max(levels[-1], zmin + 1e-9), 25))
         if len(levels) >= 2:
             cs = ax.contour(xs, ys, np.where(finite, Z, np.nan), levels=levels, cmap="viridis", linewidths=0.8)
-            fig.colorbar(cs, ax=ax, label="f")
+            fig.colorbar(cs, ax=ax, label="f", format="%.3g")
     path = params[np.all(np.isfinite(params), axis=1)]
     ax.plot(path[:, 0], path[:, 1], "-", color="tab:red", lw=1.0, alpha=0.8)
     ax.plot(path[:, 0], path[:, 1], ".", color="tab:red", ms=3)
@@ -91,7 +92,7 @@ def contour_path(problem, params: np.ndarray, title: str):
 
 def function_path(problem, params: np.ndarray, title: str):
     """1-D problems: f(x) with the iterates on it."""
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     x = params[:, 0]
     x = x[np.isfinite(x)]
