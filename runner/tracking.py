@@ -72,10 +72,11 @@ def resolve_store(uri: Optional[str] = None, artifact_location: Optional[str] = 
         db = Path(uri[len("sqlite:///"):])
         if not db.is_absolute():  # relative to where the user ran the command
             uri = f"sqlite:///{(cwd / db).resolve()}"
-    if artifact_location is None and uri == default_uri(cwd):
-        artifact_location = str((cwd / "outputs" / "mlartifacts").resolve())
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        db = Path(uri[len("sqlite:///"):])
+        db.parent.mkdir(parents=True, exist_ok=True)
+        if artifact_location is None:   # MLflow's own default would be ./mlruns under the cwd
+            artifact_location = str(db.parent / "mlartifacts")
     return uri, artifact_location
 
 

@@ -59,5 +59,6 @@ def test_store_precedence_config_then_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert resolve_store(cwd=tmp_path)[0] == "http://127.0.0.1:5999"
     assert resolve_store(cwd=tmp_path)[1] is None          # the server decides
-    uri, _ = resolve_store("sqlite:///rel/db.sqlite", cwd=tmp_path)
+    uri, artifacts = resolve_store("sqlite:///rel/db.sqlite", cwd=tmp_path)
     assert uri == f"sqlite:///{(tmp_path / 'rel' / 'db.sqlite').resolve()}"  # relative to the user's cwd
+    assert Path(artifacts) == (tmp_path / "rel" / "mlartifacts").resolve()   # never MLflow's ./mlruns
