@@ -233,3 +233,37 @@ def test_constrained_lagrange_xy(tmp_path):
     sol = r.final["solution"]
     assert sol["x"] == [5.0, 5.0] and sol["multipliers"] == [5.0] and sol["value"] == 25.0
     assert sol["kind"] == "maximum" and sol["bordered_hessian_minors"] == [pytest.approx(2.0)]
+
+
+def test_analyze_convexity_mse(tmp_path):
+    f = preset(tmp_path, "analyze_convexity_mse").final
+    H = np.array([[14.0, 6.0], [6.0, 3.0]]) * 2 / 3          # (2/n) sum [x, 1][x, 1]'
+    np.testing.assert_allclose(f["hessian"], H, rtol=1e-14)
+    assert f["convexity"]["min_eigenvalue"] == pytest.approx(np.linalg.eigvalsh(H)[0], rel=1e-12)
+    assert f["convexity"]["verdict"].startswith("no counterexample")
+
+
+def test_analyze_convexity_logistic(tmp_path):
+    f = preset(tmp_path, "analyze_convexity_logistic").final
+    X = np.array([[1.0, 2.0], [-1.0, 0.5], [2.0, -1.0], [-2.0, -1.0], [0.5, 0.5]])
+    np.testing.assert_allclose(f["hessian"], 0.25 * X.T @ X, rtol=1e-14)   # s(1-s) = 1/4 at w = 0
+    assert f["convexity"]["min_eigenvalue"] >= 0 and f["convexity"]["verdict"].startswith("no counterexample")
+
+
+def test_analyze_convexity_hinge(tmp_path):
+    f = preset(tmp_path, "analyze_convexity_hinge").final
+    assert f["hessian"] == [[0.0, 0.0], [0.0, 0.0]]                       # piecewise linear
+    assert f["convexity"]["verdict"].startswith("no counterexample")
+
+
+def test_a_non_convex_loss_is_caught_with_a_witness(tmp_path):
+    """The sampled test can fail: Rosenbrock's Hessian is indefinite near x = 0, y > 0."""
+    from runner.tasks import analyze
+
+    cfg = compose(["task=analyze", "problem=rosenbrock", "tracking=none", "analyze.box=[-2,2]",
+                   "analyze.critical_points=false"])
+    c = analyze.run(cfg, task_context(tmp_path)).final["convexity"]
+    assert c["convex"] is False and c["min_eigenvalue"] < 0
+    x, y = c["where"]
+    H = np.array([[1200 * x * x - 400 * y + 2, -400 * x], [-400 * x, 200]])
+    assert np.linalg.eigvalsh(H)[0] == pytest.approx(c["min_eigenvalue"], rel=1e-9)
