@@ -25,6 +25,7 @@ from tests.conftest import REPO, compose, run_cli
     (["optim.lr=0"], "optim.lr", "must be > 0"),
     (["optim=adam", "optim.betas=[0.9,1.5]"], "optim.betas", ""),
     (["optimize.steps=0"], "optimize.steps", "must be >= 1"),
+    (["optimize.steps=200000000"], "optimize.steps", "must be <= 1e+08"),
     (["+optimize.stepz=3"], "optimize.stepz", "unknown key"),
     (["optim.lr=abc"], "optim.lr", "could not be converted to Float"),
     (["optimize.steps=1.5"], "optimize.steps", ""),
@@ -160,3 +161,32 @@ def test_console_script_and_wheel_ship_the_config_tree(tmp_path):
     for f in Path(REPO, "conf").rglob("*.yaml"):
         assert f.relative_to(REPO).as_posix() in names
     assert "runner/__main__.py" in names and "kernels/descent.py" in names
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_run_killed_and_keeps_what_it_computed(tmp_path):
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "problem=rosenbrock", "problem.dim=1000",
+                             "optim.lr=1e-5", "optimize.steps=10000000", "optimize.grad_tol=0"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("outputs/runs/*/*/")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(4.0)                       # well into the descent
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    [result_json] = list(tmp_path.glob("outputs/runs/*/*/result.json"))
+    doc = json.loads(result_json.read_text())
+    assert doc["status"] == "KILLED" and "interrupted" in doc["message"]
+    steps = doc["steps"]
+    assert 0 < steps < 10_000_000
+    traj = np.load(result_json.parent / "trajectory.npz")
+    assert traj["loss"].size == steps + 1 and np.isfinite(traj["loss"]).all()
+    run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(doc["mlflow_run_id"])
+    assert run.info.status == "KILLED"

@@ -26,6 +26,7 @@ GROUPS = {"problem": PROBLEM_SCHEMAS, "optim": OPTIM_SCHEMAS, "schedule": SCHEDU
 MAX_PARAM_METRICS = 3            # log each parameter as a metric up to this many parameters
 MAX_RECORDED_FLOATS = 20_000_000  # params + grads kept in memory for trajectory.npz (~320 MB)
 SGD_DEFAULT_BATCH = 32
+MAX_STEPS = 100_000_000
 CHUNK_SECONDS = 0.2              # target wall time of one kernel call (progress, Ctrl-C)
 
 
@@ -40,6 +41,9 @@ class OptimizeKnobs:
     def check(self):
         if self.steps < 1:
             raise ConfigError("steps", f"must be >= 1, got {self.steps}")
+        if self.steps > MAX_STEPS:
+            raise ConfigError("steps", f"must be <= {MAX_STEPS:.0e} (every step's loss, gradient norm and lr "
+                              f"are kept: 2.4 GB at the limit), got {self.steps}")
         non_negative("grad_tol", self.grad_tol)
         positive("divergence", self.divergence)
         if self.batch_size is not None and self.batch_size < 1:
