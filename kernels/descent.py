@@ -76,6 +76,31 @@ def _record(k, theta, g, loss, gnorm, lr, traj_theta, traj_grad, theta_every, tr
                 traj_grad[row, i] = g[i]
 
 
+@njit(cache=True, inline="always")
+def _stop(k, theta, g, loss, gnorm, grad_tol, explode, loss_ref,
+          traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr):
+    """DIVERGED or CONVERGED (row k recorded, with no lr) if the run stops at theta_k, else RUNNING."""
+    if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
+        status = DIVERGED
+    elif gnorm <= grad_tol:
+        status = CONVERGED
+    else:
+        return RUNNING
+    _record(k, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+    return status
+
+
+@njit(cache=True, inline="always")
+def _final(total_steps, theta, g, loss, explode, loss_ref,
+           traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr):
+    """Record the final row (the last iterate on all the data); DIVERGED or COMPLETED."""
+    gnorm = _norm(g)
+    _record(total_steps, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+    if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
+        return DIVERGED
+    return COMPLETED
+
+
 @njit(_SIG, cache=True)
 def descend(value_grad, P, X, y,
             theta, state, sstate, opt_id, hp,
@@ -109,12 +134,10 @@ def descend(value_grad, P, X, y,
         else:
             loss = value_grad(theta, g, P, X, y)
         gnorm = _norm(g)
-        if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
-            _record(t - 1, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
-            return DIVERGED, t - 1
-        if gnorm <= grad_tol:
-            _record(t - 1, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
-            return CONVERGED, t - 1
+        stop = _stop(t - 1, theta, g, loss, gnorm, grad_tol, explode, loss_ref,
+                     traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+        if stop != RUNNING:
+            return stop, t - 1
         lr = schedules.lr_at(sched_id, sp, base_lr, t, total_steps, sched_state, loss)
         _record(t - 1, theta, g, loss, gnorm, lr, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
         if clip_norm > 0.0 and gnorm > clip_norm:
@@ -126,8 +149,5 @@ def descend(value_grad, P, X, y,
         return RUNNING, t_end
     # Final row: the last iterate, evaluated on all the data.
     loss = value_grad(theta, g, P, X, y)
-    gnorm = _norm(g)
-    _record(total_steps, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
-    if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
-        return DIVERGED, total_steps
-    return COMPLETED, total_steps
+    return _final(total_steps, theta, g, loss, explode, loss_ref,
+                  traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr), total_steps

@@ -9,7 +9,7 @@ inlined by LLVM), there is no optimizer or schedule dispatch and no mini-batchin
 import numpy as np
 from numba import njit, types
 
-from kernels.descent import COMPLETED, CONVERGED, DIVERGED, RUNNING, _norm, _record
+from kernels.descent import RUNNING, _final, _norm, _record, _stop
 from kernels.objectives import quadratic_value_grad
 from kernels.signatures import MAT, VEC
 
@@ -21,8 +21,6 @@ _SIG = types.UniTuple(_I64, 2)(
     MAT, MAT, _I64, VEC, VEC, VEC,         # traj_theta, traj_grad, theta_every, traj_loss, traj_grad_norm, traj_lr
     VEC,                                   # scratch gradient
 )
-_EMPTY_X = np.zeros((0, 0))
-_EMPTY_Y = np.zeros(0)
 
 
 @njit(cache=True)
@@ -66,12 +64,10 @@ def gd_quadratic(P, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss
     for t in range(t0 + 1, t_end + 1):
         loss = quadratic_value_grad(theta, g, P, X, y)
         gnorm = _norm(g)
-        if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
-            _record(t - 1, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
-            return DIVERGED, t - 1
-        if gnorm <= grad_tol:
-            _record(t - 1, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
-            return CONVERGED, t - 1
+        stop = _stop(t - 1, theta, g, loss, gnorm, grad_tol, explode, loss_ref,
+                     traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+        if stop != RUNNING:
+            return stop, t - 1
         if theta_every == 1:     # the default: no modulo on the hot path
             k = t - 1
             traj_loss[k] = loss
@@ -87,9 +83,6 @@ def gd_quadratic(P, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss
     if t_end < total_steps:
         return RUNNING, t_end
     loss = quadratic_value_grad(theta, g, P, X, y)
-    gnorm = _norm(g)
-    _record(total_steps, theta, g, loss, gnorm, np.nan, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
-    if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode:
-        return DIVERGED, total_steps
-    return COMPLETED, total_steps
+    return _final(total_steps, theta, g, loss, explode, loss_ref,
+                  traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr), total_steps
 
