@@ -154,8 +154,10 @@ def test_console_script_and_wheel_ship_the_config_tree(tmp_path):
         out = subprocess.run([exe, "--cfg", "job"], capture_output=True, text=True, cwd=tmp_path)
         assert out.returncode == 0 and "task: optimize" in out.stdout
     wheel_dir = tmp_path / "wheel"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(wheel_dir), str(REPO)], check=True, capture_output=True, timeout=300)
+    # build isolation: pip fetches the build backend pyproject.toml asks for, as `pip install .` does
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
     [wheel] = list(wheel_dir.glob("calclab-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in Path(REPO, "conf").rglob("*.yaml"):
