@@ -192,3 +192,35 @@ def test_ctrl_c_ends_the_run_killed_and_keeps_what_it_computed(tmp_path):
     assert traj["loss"].size == steps + 1 and np.isfinite(traj["loss"]).all()
     run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(doc["mlflow_run_id"])
     assert run.info.status == "KILLED"
+
+
+# ---- mini-batches and reproducibility ------------------------------------------------------
+
+def _sgd(tmp_path, seed, *extra):
+    cfg = compose(["problem=logreg", "optim=sgd", "optim.lr=0.1", "optimize.steps=300", "optimize.grad_tol=0",
+                   "tracking=none", "quiet=true", f"seed={seed}", *extra])
+    return app.execute(cfg, tmp_path / f"sgd{seed}-{len(list(tmp_path.iterdir()))}")
+
+
+def test_sgd_minibatches_are_reproducible_by_seed_and_follow_the_chunking(tmp_path):
+    a, b, c = _sgd(tmp_path, 3), _sgd(tmp_path, 3), _sgd(tmp_path, 4)
+    assert a.info["batch_size"] == 32                       # sgd's default batch
+    np.testing.assert_array_equal(a.trajectory["params"], b.trajectory["params"])
+    assert not np.array_equal(a.trajectory["params"], c.trajectory["params"])
+    full = _sgd(tmp_path, 3, "optimize.batch_size=1000")    # >= n rows: full batch
+    assert full.info["batch_size"] == 0
+    # the mini-batch losses are noisy, the full-batch ones decrease monotonically at this lr
+    assert np.all(np.diff(full.trajectory["loss"]) <= 1e-15)
+    assert np.any(np.diff(a.trajectory["loss"][:-1]) > 0)
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_whatever_the_thread_count(tmp_path):
+    docs = []
+    for threads in ("1", "2"):
+        out = run_cli(["problem=logreg", "optim=sgd", "optimize.steps=500", "seed=11", "tracking=none",
+                       f"hydra.run.dir=run{threads}"], cwd=tmp_path, env_extra={"NUMBA_NUM_THREADS": threads})
+        assert out.returncode == 0, out.stderr
+        docs.append(np.load(tmp_path / f"run{threads}" / "trajectory.npz"))
+    np.testing.assert_array_equal(docs[0]["params"], docs[1]["params"])
+    np.testing.assert_array_equal(docs[0]["loss"], docs[1]["loss"])
