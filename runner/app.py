@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig
 
@@ -31,7 +31,7 @@ TASKS = {
     "analyze": "runner.tasks.analyze",
     "constrained": "runner.tasks.constrained",
 }
-ROOT_KEYS = {"task", "seed", "quiet", "tracking"}
+ROOT_KEYS = {"task", "seed", "quiet", "tracking", "sweep"}
 EXIT_CODES = {FINISHED: 0, DIVERGED: 3, FAILED: 1, KILLED: 130}
 CONFIG_ERROR_EXIT = 2
 
@@ -77,6 +77,10 @@ def validate(cfg: DictConfig):
     if not isinstance(cfg.get("quiet"), bool):
         raise ConfigError("quiet", f"must be true or false, got {cfg.get('quiet')!r}")
     validated = {"tracking": validate_group("tracking", cfg.get("tracking"), tracking.SCHEMAS, "tracking")}
+    if "sweep" in cfg:
+        from runner.sweep import SweepKnobs
+
+        validated["sweep"] = validate_node("sweep", cfg.sweep, SweepKnobs, "sweep")
     for group, schemas in groups.items():
         if group not in cfg:
             raise ConfigError(group, f"missing config group '{group}' for task '{cfg.task}'")
@@ -86,22 +90,24 @@ def validate(cfg: DictConfig):
 
 
 def _hydra_context():
-    """(run_dir, overrides, is_multirun) from Hydra's runtime config, with fallbacks for tests."""
+    """(run_dir, overrides, is_multirun, sweep_dir) from Hydra's runtime config, with fallbacks for tests."""
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
         hc = HydraConfig.get()
-        return Path(hc.runtime.output_dir), list(hc.overrides.task), hc.mode == RunMode.MULTIRUN
+        multirun = hc.mode == RunMode.MULTIRUN
+        return (Path(hc.runtime.output_dir), list(hc.overrides.task), multirun,
+                Path(hc.sweep.dir) if multirun else None)
     except Exception:  # not under @hydra.main (e.g. a test composing the config itself)
-        return Path.cwd(), [], False
+        return Path.cwd(), [], False, None
 
 
 def _error(message: str) -> None:
     print(f"calclab: error: {message}", file=sys.stderr, flush=True)
 
 
-def execute(cfg: DictConfig, run_dir: Path, overrides=()) -> Result:
+def execute(cfg: DictConfig, run_dir: Path, overrides=(), parent: Optional[Dict[str, str]] = None) -> Result:
     """Validate, run the task, write the run directory and log to MLflow; return the Result.
 
     Raises ConfigError (before any work, nothing written to MLflow) for bad input.
@@ -129,7 +135,7 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=()) -> Result:
         from runner import tracking
 
         try:
-            run_id = tracking.log_run(tracking_cfg, cfg, result, files, overrides, started, finished)
+            run_id = tracking.log_run(tracking_cfg, cfg, result, files, overrides, started, finished, parent)
         except KeyboardInterrupt:
             _error("interrupted while logging to MLflow; the run directory is complete")
         except Exception as e:  # the result is safe on disk; say why MLflow has no copy
@@ -143,13 +149,23 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=()) -> Result:
 def main(cfg: DictConfig):
     """The Hydra job.  A single run exits non-zero unless it FINISHED; in a multirun a job
     that failed returns its Result so the sweep goes on."""
-    run_dir, overrides, multirun = _hydra_context()
+    run_dir, overrides, multirun, sweep_dir = _hydra_context()
+    parent = None
+    if multirun:
+        from runner import sweep
+
+        done = sweep.finished_before(cfg, sweep_dir, run_dir, overrides)
+        if done is not None:
+            return done
+        parent = sweep.parent_of(sweep_dir)
     try:
-        result = execute(cfg, run_dir, overrides)
+        result = execute(cfg, run_dir, overrides, parent)
     except ConfigError as e:
         _error(str(e))
-        if multirun:
-            return Result(task=str(cfg.get("task")), status=FAILED, message=f"config error: {e}")
+        if multirun:   # the sweep goes on; its summary shows this job and why it failed
+            failed = Result(task=str(cfg.get("task")), status=FAILED, message=f"config error: {e}")
+            outputs.write_result_json(failed, run_dir, None, 0.0)
+            return failed
         raise SystemExit(CONFIG_ERROR_EXIT)
     if result.status != FINISHED:
         _error(f"run ended with status {result.status}: {result.message}")

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -191,18 +192,58 @@ def _chunks(items: List, size: int) -> Iterable[List]:
 
 
 def log_run(tcfg: MlflowTracking, cfg, result: Result, files: Sequence[Path], overrides: Sequence[str],
-            started: float, finished: float, parent_run_id: Optional[str] = None) -> str:
-    """Record ``result`` as one MLflow run; returns its run id."""
-    from mlflow.entities import Metric, Param, RunTag
+            started: float, finished: float, parent: Optional[Dict[str, str]] = None) -> str:
+    """Record ``result`` as one MLflow run; returns its run id.  ``parent`` (from a sweep:
+    tracking_uri, experiment_id, parent_run_id) makes it a child run of the sweep's run."""
+    if parent:
+        uri, artifact_root = parent["tracking_uri"], None
+    else:
+        uri, artifact_root = resolve_store(tcfg.uri, tcfg.artifact_location)
+    with _store_lock(uri):
+        return _log(uri, artifact_root, tcfg, cfg, result, files, overrides, started, finished, parent)
+
+
+@contextmanager
+def _store_lock(uri: str):
+    """Parallel jobs on one SQLite file take turns (an exclusive lock on ``<db>.lock``), so no
+    job fails on 'database is locked' and no point is lost; servers handle their own writes."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    with open(uri[len("sqlite:///"):] + ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def client_for(uri: str):
+    """An MlflowClient for ``uri``, without MLflow's INFO lines about creating a store's tables
+    (they would interleave with calclab's own one-line messages on stderr)."""
+    import logging
+
     from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _log(uri, artifact_root, tcfg, cfg, result, files, overrides, started, finished, parent) -> str:
+    from mlflow.entities import Metric, Param
     from omegaconf import OmegaConf
 
-    uri, artifact_root = resolve_store(tcfg.uri, tcfg.artifact_location)
-    client = MlflowClient(tracking_uri=uri)
-    exp_id = experiment_id(client, tcfg.experiment or f"calclab-{cfg.task}", artifact_root)
+    client = client_for(uri)
+    if parent:
+        exp_id = parent["experiment_id"]
+    else:
+        exp_id = experiment_id(client, tcfg.experiment or f"calclab-{cfg.task}", artifact_root)
     tags = run_tags(cfg, result, overrides)
-    if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
+    if parent:
+        tags["mlflow.parentRunId"] = parent["parent_run_id"]
     run = client.create_run(exp_id, start_time=int(started * 1000), tags=tags,
                             run_name=tcfg.run_name or default_run_name(cfg, overrides))
     run_id = run.info.run_id

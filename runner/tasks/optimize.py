@@ -169,6 +169,12 @@ def _drive(run: Run, ctx) -> tuple:
     return status, compile_s
 
 
+def warmup() -> None:
+    """Load every kernel a job may need (the sweep calls this once before its workers start)."""
+    import kernels.descent_fast  # noqa: F401  (explicit signatures: importing compiles or loads)
+    import kernels.objectives  # noqa: F401
+
+
 def run(cfg, ctx) -> Result:
     v = _validated(cfg, ctx)
     knobs, optim_obj, sched_obj = v["optimize"], v["optim"], v["schedule"]

@@ -1,0 +1,305 @@
+"""Multirun support: one MLflow parent run per sweep, a summary at the end, skip-finished.
+
+A Hydra callback (registered in ``conf/config.yaml``) runs in the process that launches the
+jobs, whatever the launcher:
+
+* ``on_multirun_start``: creates the MLflow store, the task's experiment and the parent run
+  *before* any job starts (parallel workers racing on a fresh SQLite store crash, and racing
+  to create an experiment put runs into "Default"), writes them to ``<sweep dir>/sweep.json``
+  for the jobs to read, and loads every numba kernel the task needs (concurrent first
+  compiles into numba's cache can crash).
+* ``on_multirun_end``: reads every job's ``result.json``, prints the summary table, writes
+  ``summary.csv`` and comparison plots, logs them (and the best job) to the parent run and
+  ends it.  If the sweep dies before that, an ``atexit`` hook ends the parent as KILLED.
+
+Jobs find the parent through :func:`parent_of` and become its child runs.
+"""
+from __future__ import annotations
+
+import atexit
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from runner.result import FINISHED, Result
+
+PARENT_FILE = "sweep.json"
+SUMMARY_KEYS = ("loss", "grad_norm", "estimate", "abs_error", "accuracy", "value")
+
+
+@dataclass
+class SweepKnobs:
+    """``sweep.*``: what a multirun does besides launching its jobs."""
+    skip_finished: bool = False   # a job whose overrides already FINISHED in this sweep dir is not re-run
+
+
+def finished_before(cfg, sweep_dir: Optional[Path], run_dir: Path, overrides) -> Optional[Result]:
+    """With ``sweep.skip_finished``, the earlier Result of this job (same overrides, FINISHED in
+    the same sweep dir, e.g. a re-run with ``hydra.sweep.dir`` fixed), else None."""
+    if sweep_dir is None or not OmegaConf.select(cfg, "sweep.skip_finished", default=False):
+        return None
+    wanted = sorted(overrides)
+    for row in job_records(sweep_dir):
+        doc = row["result"]
+        if sorted(row["overrides"]) == wanted and doc.get("status") == FINISHED:
+            if Path(row["dir"]).resolve() != Path(run_dir).resolve():
+                (Path(run_dir) / "skipped.json").write_text(json.dumps({"finished_in": row["dir"]}))
+            print(f"[sweep] skipped {' '.join(overrides)}: finished before in {row['dir']}", flush=True)
+            return Result(task=doc.get("task", ""), status=FINISHED, message="skipped: finished before",
+                          final=doc.get("final") or {}, info={"skipped": True})
+    return None
+
+
+def parent_of(sweep_dir: Path) -> Optional[Dict[str, str]]:
+    """The parent-run record a multirun's jobs log under, if the sweep created one."""
+    path = Path(sweep_dir) / PARENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def job_records(sweep_dir: Path) -> List[Dict[str, Any]]:
+    """One record per finished job directory: its overrides and its result.json."""
+    rows = []
+    for result_json in sorted(Path(sweep_dir).glob("*/result.json"), key=lambda p: _job_number(p.parent)):
+        doc = json.loads(result_json.read_text())
+        overrides_file = result_json.parent / ".hydra" / "overrides.yaml"
+        overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+        rows.append({"job": _job_number(result_json.parent), "dir": str(result_json.parent),
+                     "overrides": [str(o) for o in overrides], "result": doc})
+    return rows
+
+
+def _job_number(path: Path) -> int:
+    return int(path.name) if path.name.isdigit() else 1 << 30
+
+
+class SweepCallback(Callback):
+    """See the module docstring.  ``hydra.callbacks.sweep._target_: runner.sweep.SweepCallback``."""
+
+    def __init__(self) -> None:
+        self.parent: Optional[Dict[str, str]] = None
+        self.client = None
+
+    # ---- start ---------------------------------------------------------------------------
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        _warm_up(config)
+        if OmegaConf.select(config, "tracking.name") != "mlflow":
+            return
+        from runner import tracking
+
+        tcfg = config.tracking
+        uri, artifact_root = tracking.resolve_store(tcfg.uri, tcfg.artifact_location)
+        self.client = tracking.client_for(uri)
+        exp_id = tracking.experiment_id(self.client, tcfg.experiment or f"calclab-{config.task}", artifact_root)
+        overrides = list(config.hydra.overrides.task)
+        run = self.client.create_run(exp_id, run_name=f"sweep: {' '.join(overrides)}"[:250], tags={
+            "calclab.sweep": "parent", "task": str(config.task), "sweep_dir": str(sweep_dir.resolve()),
+            "overrides": " ".join(overrides)[:5000], "mlflow.source.name": "calclab"})
+        self.client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides)[:6000])
+        self.parent = {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run.info.run_id}
+        (sweep_dir / PARENT_FILE).write_text(json.dumps(self.parent))
+        self.sweep_dir = sweep_dir
+        atexit.register(self._abandon)
+
+    # ---- end -----------------------------------------------------------------------------
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = job_records(sweep_dir)
+        swept = sorted({o.split("=", 1)[0].lstrip("+~") for r in rows for o in r["overrides"]
+                        if _varies(o.split("=", 1)[0], rows)})
+        table = summary_table(rows, swept)
+        csv_path = write_csv(table, sweep_dir / "summary.csv")
+        if not OmegaConf.select(config, "quiet"):
+            print_table(table)
+        plots = summary_plots(rows, swept, sweep_dir / "summary_plots")
+        if self.parent is None or self.client is None:
+            return
+        run_id = self.parent["parent_run_id"]
+        counts = {s: sum(r["result"]["status"] == s for r in rows) for s in ("FINISHED", "DIVERGED", "FAILED", "KILLED")}
+        metrics = {"jobs": len(rows), **{f"jobs_{k.lower()}": v for k, v in counts.items()}}
+        best = best_job(rows)
+        if best is not None:
+            metrics["best_loss"] = best["result"]["final"]["loss"]
+            self.client.set_tag(run_id, "best_job", str(best["job"]))
+            self.client.set_tag(run_id, "best_overrides", " ".join(best["overrides"])[:5000])
+            if best["result"].get("mlflow_run_id"):
+                self.client.set_tag(run_id, "best_run_id", best["result"]["mlflow_run_id"])
+        for key, value in metrics.items():
+            self.client.log_metric(run_id, key, float(value))
+        for path in [csv_path, *plots]:
+            self.client.log_artifact(run_id, str(path), artifact_path="summary")
+        # the sweep ran to its end: FINISHED; how its jobs ended is in jobs_* and the table
+        self.client.set_terminated(run_id, "FINISHED")
+        self.parent = None
+
+    def _abandon(self) -> None:
+        """The sweep ended without on_multirun_end (Ctrl-C, a crash, a bad sweep override):
+        never leave the parent RUNNING; if no job ran at all, it never meant anything: delete it."""
+        if self.parent is None or self.client is None:
+            return
+        try:
+            if job_records(self.sweep_dir):
+                self.client.set_terminated(self.parent["parent_run_id"], "KILLED")
+            else:
+                self.client.delete_run(self.parent["parent_run_id"])
+                (self.sweep_dir / PARENT_FILE).unlink(missing_ok=True)
+        except Exception:
+            pass
+
+
+def _varies(key: str, rows) -> bool:
+    values = {next((o.split("=", 1)[1] for o in r["overrides"] if o.split("=", 1)[0] == key), None) for r in rows}
+    return len(values) > 1
+
+
+def _override_value(row, key: str) -> str:
+    for o in row["overrides"]:
+        k, _, v = o.partition("=")
+        if k.lstrip("+~") == key:
+            return v
+    return ""
+
+
+def summary_table(rows, swept: List[str]) -> List[Dict[str, Any]]:
+    """One dict per job: job number, each swept key, status, the final numbers, the reason."""
+    table = []
+    for r in rows:
+        res = r["result"]
+        entry = {"job": r["job"], **{k: _override_value(r, k) for k in swept}, "status": res.get("status")}
+        final = res.get("final") or {}
+        for key in SUMMARY_KEYS:
+            if isinstance(final.get(key), (int, float)):
+                entry[key] = final[key]
+        entry["steps"] = res.get("steps", "")
+        entry["message"] = (res.get("message") or "")[:120]
+        table.append(entry)
+    return table
+
+
+def write_csv(table, path: Path) -> Path:
+    fields: List[str] = []
+    for row in table:
+        fields += [k for k in row if k not in fields]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(table)
+    return path
+
+
+def print_table(table) -> None:
+    if not table:
+        print("[sweep] no job wrote a result")
+        return
+    fields: List[str] = []
+    for row in table:
+        fields += [k for k in row if k not in fields and k != "message"]
+    text = [[_fmt(row.get(k, "")) for k in fields] for row in table]
+    widths = [max(len(f), *(len(t[i]) for t in text)) for i, f in enumerate(fields)]
+    print("[sweep] summary")
+    print("  " + "  ".join(f.ljust(w) for f, w in zip(fields, widths)))
+    for row, t in zip(table, text):
+        line = "  " + "  ".join(v.ljust(w) for v, w in zip(t, widths))
+        print(line + (f"  {row['message']}" if row.get("status") != "FINISHED" and row.get("message") else ""))
+
+
+def _fmt(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def best_job(rows):
+    done = [r for r in rows if r["result"].get("status") == "FINISHED"
+            and isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
+    return min(done, key=lambda r: r["result"]["final"]["loss"]) if done else None
+
+
+def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
+    """final loss against each swept key (one point per job, failed jobs marked), and the loss
+    curves of every job overlaid, coloured by the first swept key."""
+    import numpy as np
+
+    from runner.plots import figure
+
+    done = [r for r in rows if isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
+    if not done:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for key in swept:
+        fig = figure()
+        ax = fig.add_subplot()
+        labels = [_override_value(r, key) for r in done]
+        cats = sorted(set(labels), key=_numeric_first)
+        xs = [cats.index(v) for v in labels]
+        ys = [max(r["result"]["final"]["loss"], 1e-300) for r in done]
+        ok = [r["result"]["status"] == "FINISHED" for r in done]
+        ax.scatter([x for x, o in zip(xs, ok) if o], [y for y, o in zip(ys, ok) if o], label="finished")
+        if not all(ok):
+            ax.scatter([x for x, o in zip(xs, ok) if not o], [y for y, o in zip(ys, ok) if not o],
+                       marker="x", color="red", label="diverged / failed")
+        ax.set_xticks(range(len(cats)), cats, rotation=30)
+        ax.set_yscale("log")
+        ax.set(xlabel=key, ylabel="final loss", title=f"final loss by {key}")
+        ax.legend()
+        path = out_dir / f"final_loss_by_{key.replace('/', '_')}.png"
+        fig.savefig(path, dpi=110)
+        paths.append(path)
+    fig = figure(7, 4.5)
+    ax = fig.add_subplot()
+    group_key = swept[0] if swept else None
+    groups = sorted({_override_value(r, group_key) if group_key else "" for r in done}, key=_numeric_first)
+    colors = {g: f"C{i % 10}" for i, g in enumerate(groups)}
+    span = (np.inf, -np.inf)     # y-range of the finished jobs: diverged curves (dotted) are clipped
+    for r in done:
+        traj = Path(r["dir"]) / "trajectory.npz"
+        if not traj.is_file():
+            continue
+        with np.load(traj) as t:
+            if "loss" not in t.files:
+                continue
+            loss = np.abs(t["loss"])
+        g = _override_value(r, group_key) if group_key else ""
+        finished = r["result"]["status"] == "FINISHED"
+        ax.plot(np.arange(loss.size), np.maximum(loss, 1e-300), color=colors[g], alpha=0.7, lw=1,
+                ls="-" if finished else ":")
+        if finished and np.isfinite(loss).all():
+            span = (min(span[0], loss.min()), max(span[1], loss.max()))
+    for g in groups:
+        ax.plot([], [], color=colors[g], label=f"{group_key}={g}" if group_key else "jobs")
+    ax.set_yscale("log")
+    if np.isfinite(span).all() and span[1] > 0:
+        ax.set_ylim(max(span[0], 1e-300) / 3, span[1] * 3)
+    ax.set(xlabel="step", ylabel="loss", title="loss curves of every job (dotted: diverged or failed)")
+    ax.legend(fontsize=8)
+    path = out_dir / "loss_curves.png"
+    fig.savefig(path, dpi=110)
+    return paths + [path]
+
+
+def _numeric_first(v: str):
+    try:
+        return (0, float(v), v)
+    except ValueError:
+        return (1, 0.0, v)
+
+
+def _warm_up(config: DictConfig) -> None:
+    """Load (or compile once) the task's numba kernels here, before workers start."""
+    from runner import app
+
+    try:
+        task = app.load_task(config.get("task"))
+    except Exception:
+        return   # the jobs report the bad task themselves
+    warm = getattr(task, "warmup", None)
+    if warm is not None:
+        start = time.perf_counter()
+        warm()
+        print(f"[sweep] kernels ready in {time.perf_counter() - start:.2f} s", flush=True)
