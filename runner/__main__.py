@@ -44,7 +44,18 @@ def one_line(ex: BaseException) -> str:
     return "; ".join(parts)
 
 
+def _register_plugins() -> None:
+    """Hydra finds plugins by scanning the ``hydra_plugins`` namespace, which misses packages
+    installed in editable mode (``pip install -e .``); register ours explicitly."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.calclab_sweeper.optuna_sweeper import CalclabOptunaSweeper
+
+    Plugins.instance().register(CalclabOptunaSweeper)
+
+
 def main():
+    _register_plugins()
     user_wants_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"          # let Hydra's exceptions reach us
     try:

@@ -171,4 +171,4 @@ def main(cfg: DictConfig):
         _error(f"run ended with status {result.status}: {result.message}")
         if not multirun:
             raise SystemExit(EXIT_CODES[result.status])
-    return result
+    return result.summary() if multirun else result

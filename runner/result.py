@@ -56,3 +56,9 @@ class Result:
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
+
+    def summary(self) -> "Result":
+        """The same result without arrays and plots: what a multirun job hands back to its
+        sweeper (it crosses process boundaries with parallel launchers)."""
+        return Result(task=self.task, status=self.status, message=self.message, final=dict(self.final),
+                      info=dict(self.info), tags=dict(self.tags))

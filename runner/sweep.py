@@ -131,6 +131,15 @@ class SweepCallback(Callback):
             self.client.set_tag(run_id, "best_overrides", " ".join(best["overrides"])[:5000])
             if best["result"].get("mlflow_run_id"):
                 self.client.set_tag(run_id, "best_run_id", best["result"]["mlflow_run_id"])
+        search = sweep_dir / "optimization_results.yaml"      # written by the optuna sweeper
+        if search.is_file():
+            found = OmegaConf.to_container(OmegaConf.load(search))
+            if "best_value" in found:
+                metrics[f"best_{found['metric']}"] = found["best_value"]
+                for key, value in found["best_params"].items():
+                    self.client.log_param(run_id, f"best.{key}", value)
+                self.client.set_tag(run_id, "best_trial", str(found["best_trial"]))
+            self.client.log_artifact(run_id, str(search), artifact_path="summary")
         for key, value in metrics.items():
             self.client.log_metric(run_id, key, float(value))
         for path in [csv_path, *plots]:

@@ -154,3 +154,25 @@ def test_bad_sweep_input(tmp_path, args, start):
     if store.exists():                                        # and no parent run left behind
         client = MlflowClient(f"sqlite:///{store}")
         assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+
+
+@pytest.mark.slow
+def test_optuna_search_trials_are_child_runs_and_the_best_is_on_the_parent(tmp_path):
+    out = run_cli(["-m", "+search=adam_lr", "hydra.sweeper.n_trials=6", "optimize.steps=300", "quiet=true"],
+                  cwd=tmp_path, timeout=900)
+    assert out.returncode == 0, out.stderr
+    d = sweep_dir_of(tmp_path)
+    from omegaconf import OmegaConf
+
+    found = OmegaConf.to_container(OmegaConf.load(d / "optimization_results.yaml"))
+    parent = json.loads((d / "sweep.json").read_text())
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    kids = children(client, parent["parent_run_id"])
+    assert len(kids) == 6 == found["n_trials"]
+    losses = [k.data.metrics["loss"] for k in kids if k.data.tags["calclab.status"] == "FINISHED"]
+    assert found["best_value"] == pytest.approx(min(losses), rel=1e-12)    # the best child is the best trial
+    lrs = [float(k.data.params["optim.lr"]) for k in kids]
+    assert all(1e-4 <= lr <= 3e-1 for lr in lrs) and len(set(lrs)) == 6
+    prun = client.get_run(parent["parent_run_id"])
+    assert float(prun.data.params["best.optim.lr"]) == pytest.approx(found["best_params"]["optim.lr"])
+    assert prun.data.metrics["best_loss"] == pytest.approx(found["best_value"])
