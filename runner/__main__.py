@@ -67,5 +67,6 @@ def main():
         raise SystemExit(app.CONFIG_ERROR_EXIT) from None
 
 
+
 if __name__ == "__main__":
     main()

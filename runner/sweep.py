@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import csv
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any, Dict, List, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from runner.errors import ConfigError
 from runner.result import FINISHED, Result
 
 PARENT_FILE = "sweep.json"
@@ -87,6 +89,11 @@ class SweepCallback(Callback):
 
     # ---- start ---------------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_ray_address(config)
+        except ConfigError as e:     # Hydra turns a callback's exception into a warning: stop here
+            print(f"calclab: error: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         _warm_up(config)
@@ -297,6 +304,26 @@ def _numeric_first(v: str):
         return (0, float(v), v)
     except ValueError:
         return (1, 0.0, v)
+
+
+def check_ray_address(config: DictConfig, timeout: float = 5.0) -> None:
+    """A Ray cluster address that does not answer is one error line before any job starts
+    (Ray itself retries for minutes).  ``auto``, ``local`` and no address are not checked."""
+    import socket
+
+    address = OmegaConf.select(config, "hydra.launcher.ray.init.address", default=None)
+    if not address or str(address) in ("auto", "local"):
+        return
+    text = str(address).split("://", 1)[-1]
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("hydra.launcher.ray.init.address", f"expected HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError("hydra.launcher.ray.init.address",
+                          f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+                          f"`ray start --head` or drop the address for a local Ray") from None
 
 
 def _warm_up(config: DictConfig) -> None:

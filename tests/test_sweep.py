@@ -176,3 +176,30 @@ def test_optuna_search_trials_are_child_runs_and_the_best_is_on_the_parent(tmp_p
     prun = client.get_run(parent["parent_run_id"])
     assert float(prun.data.params["best.optim.lr"]) == pytest.approx(found["best_params"]["optim.lr"])
     assert prun.data.metrics["best_loss"] == pytest.approx(found["best_value"])
+
+
+@pytest.mark.slow
+def test_local_ray_launcher_runs_every_job_as_a_child_run(tmp_path):
+    pytest.importorskip("ray")
+    out = run_cli(["-m", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "problem=bowl",
+                   "optim=gd,adam", "optim.lr=0.05,0.1", "optimize.steps=100", "optimize.grad_tol=0", "quiet=true"],
+                  cwd=tmp_path, timeout=600, env_extra={"RAY_USAGE_STATS_ENABLED": "0"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    parent = json.loads((sweep_dir_of(tmp_path) / "sweep.json").read_text())
+    n, points, statuses = count_back(MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"),
+                                     parent["parent_run_id"], 100)
+    assert n == 4 and statuses == {"FINISHED"} and set(points.values()) == {101}
+
+
+@pytest.mark.slow
+def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path):
+    pytest.importorskip("ray")
+    with socket.socket() as s:          # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = run_cli(["-m", "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address=127.0.0.1:{port}",
+                   "optim.lr=0.1,0.2"], cwd=tmp_path, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"calclab: error: hydra.launcher.ray.init.address: no Ray cluster answers at 127.0.0.1:{port} "
+        "(Connection refused); start one with `ray start --head` or drop the address for a local Ray"]
