@@ -32,7 +32,7 @@ from runner.errors import ConfigError
 from runner.result import FINISHED, Result
 
 PARENT_FILE = "sweep.json"
-SUMMARY_KEYS = ("loss", "grad_norm", "estimate", "abs_error", "accuracy", "value")
+SUMMARY_KEYS = ("loss", "grad_norm", "estimate", "standard_error", "abs_error", "error_slope", "accuracy", "value")
 
 
 @dataclass

@@ -1,0 +1,200 @@
+"""The ``integrand`` config group: what task=integrate integrates, with exact values where known.
+
+Every option becomes an :class:`Integrand`: a kernel ``kind`` and constant vector ``P`` for
+:mod:`kernels.montecarlo` (which sees everything as g(u) on the unit cube [0, 1]^d), an
+optional compiled expression, the exact value of the integral (or None) and a label.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+import numpy as np
+
+from kernels import montecarlo as M
+from runner.errors import ConfigError
+from runner.validate import in_range, one_of, positive
+
+GENZ_FAMILIES = ("oscillatory", "product_peak", "corner_peak", "gaussian", "continuous", "discontinuous")
+DISTRIBUTIONS = ("uniform", "normal", "exponential")
+
+
+@dataclass
+class Integrand:
+    name: str
+    label: str
+    kind: int
+    P: np.ndarray
+    d: int
+    exact: Optional[float]
+    f: Any = M.no_expression      # numba PointFn
+    quantity: str = "integral"    # integral | variance (of f(X) under p, for expectations)
+    compile_seconds: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class PowerIntegrand:
+    """x^p on [a, b]: the tutorial's x^2 (p = 2) on [0, 2] = 8/3 and on [0, 1] = 1/3."""
+    name: str = "power"
+    p: float = 2.0
+    a: float = 0.0
+    b: float = 2.0
+
+    def check(self):
+        if not self.a < self.b:
+            raise ConfigError("b", f"the box needs a < b, got a={self.a}, b={self.b}")
+        if self.a < 0 and self.p != int(self.p):
+            raise ConfigError("p", "a non-integer power needs a >= 0")
+
+
+@dataclass
+class GaussianPdf:
+    """The N(mu, sigma^2) density over the whole real line (integral 1)."""
+    name: str = "gaussian_pdf"
+    mu: float = 0.0
+    sigma: float = 1.0
+
+    def check(self):
+        positive("sigma", self.sigma)
+
+
+@dataclass
+class GenzIntegrand:
+    """Genz's test families on [0, 1]^d; c (difficulty) and w (shift), one value per dimension
+    (a single value is repeated)."""
+    name: str = "genz"
+    family: str = "gaussian"
+    d: int = 2
+    c: List[float] = field(default_factory=lambda: [2.0])
+    w: List[float] = field(default_factory=lambda: [0.5])
+
+    def check(self):
+        one_of("family", self.family, GENZ_FAMILIES)
+        in_range("d", self.d, 1, 20, hi_open=False)
+        for key in ("c", "w"):
+            if len(getattr(self, key)) not in (1, self.d):
+                raise ConfigError(key, f"needs 1 or d={self.d} values, got {len(getattr(self, key))}")
+        if any(c <= 0 for c in self.c):
+            raise ConfigError("c", f"must be > 0, got {list(self.c)}")
+        if any(not 0 <= w <= 1 for w in self.w):
+            raise ConfigError("w", f"must be in [0, 1], got {list(self.w)}")
+
+
+@dataclass
+class ExprIntegrand:
+    """A formula over a box: box is [lo, hi] for every variable or [[lo, hi], ...]."""
+    name: str = "expr"
+    f: str = "x**2"
+    variables: Optional[List[str]] = None
+    box: Any = field(default_factory=lambda: [0.0, 1.0])
+    exact: Optional[float] = None
+
+
+@dataclass
+class Expectation:
+    """E_p[f(X)] (quantity: mean) or Var_p[f(X)] (quantity: variance) for X ~ p, sampled by its
+    inverse CDF (no truncation of infinite ranges)."""
+    name: str = "expectation"
+    f: str = "x"
+    distribution: str = "uniform"
+    a: float = 0.0        # uniform
+    b: float = 1.0
+    mu: float = 0.0       # normal
+    sigma: float = 1.0
+    rate: float = 1.0     # exponential
+    quantity: str = "mean"
+    exact: Optional[float] = None
+
+    def check(self):
+        one_of("distribution", self.distribution, DISTRIBUTIONS)
+        one_of("quantity", self.quantity, ("mean", "variance"))
+        if self.distribution == "uniform" and not self.a < self.b:
+            raise ConfigError("b", f"uniform(a, b) needs a < b, got a={self.a}, b={self.b}")
+        positive("sigma", self.sigma)
+        positive("rate", self.rate)
+
+
+INTEGRAND_SCHEMAS = {"power": PowerIntegrand, "gaussian_pdf": GaussianPdf, "genz": GenzIntegrand,
+                     "expr": ExprIntegrand, "expectation": Expectation}
+
+
+def build_integrand(v) -> Integrand:
+    if v.name == "power":
+        exact = (v.b ** (v.p + 1) - v.a ** (v.p + 1)) / (v.p + 1) if v.p != -1 else math.log(v.b / v.a)
+        return Integrand("power", f"x^{v.p:g} on [{v.a:g}, {v.b:g}]", M.POWER, np.array([1.0, v.a, v.b, v.p]), 1, exact)
+    if v.name == "gaussian_pdf":
+        return Integrand("gaussian_pdf", f"N({v.mu:g}, {v.sigma:g}^2) density over R", M.GAUSS_PDF,
+                         np.array([v.mu, v.sigma]), 1, 1.0,
+                         meta={"change_of_variables": "x = mu + sigma tan(pi (u - 1/2)), u in (0, 1)"})
+    if v.name == "genz":
+        c = np.resize(np.array(v.c, float), v.d)
+        w = np.resize(np.array(v.w, float), v.d)
+        fam = GENZ_FAMILIES.index(v.family)
+        return Integrand("genz", f"Genz {v.family}, d={v.d}", M.GENZ, np.concatenate([[v.d, fam], c, w]), v.d,
+                         genz_exact(fam, c, w))
+    if v.name == "expr":
+        return _expr_integrand(v)
+    return _expectation(v)
+
+
+def _expr_integrand(v) -> Integrand:
+    from runner.expr import compile_expression, parse_expression
+
+    parsed = parse_expression(v.f, v.variables, key="integrand.f")
+    if parsed.is_vector:
+        raise ConfigError("integrand.f", "must be one scalar formula")
+    d = len(parsed.variables)
+    box = np.array(v.box, dtype=float)
+    if box.shape == (2,):
+        box = np.tile(box, (d, 1))
+    if box.shape != (d, 2):
+        raise ConfigError("integrand.box", f"expected [lo, hi] or {d} pairs for the variables "
+                          f"({', '.join(parsed.variables)}), got {list(v.box)}")
+    bad = [i for i in range(d) if not box[i, 0] < box[i, 1]]
+    if bad or not np.isfinite(box).all():
+        raise ConfigError("integrand.box", f"every interval needs finite lo < hi; {parsed.variables[bad[0]] if bad else ''} has {box[bad[0]].tolist() if bad else box.tolist()}")
+    compiled = compile_expression(parsed)
+    P = np.concatenate([[d], box[:, 0], box[:, 1]])
+    return Integrand("expr", f"{parsed.text} over {box.tolist()}", M.BOX_EXPR, P, d, v.exact, compiled.value,
+                     compile_seconds=compiled.compile_seconds)
+
+
+def _expectation(v) -> Integrand:
+    from runner.expr import compile_expression, parse_expression
+
+    parsed = parse_expression(v.f, ["x"], key="integrand.f")
+    compiled = compile_expression(parsed)
+    dist = DISTRIBUTIONS.index(v.distribution)
+    params = {"uniform": (v.a, v.b), "normal": (v.mu, v.sigma), "exponential": (v.rate, 0.0)}[v.distribution]
+    shown = {"uniform": f"U({v.a:g}, {v.b:g})", "normal": f"N({v.mu:g}, {v.sigma:g}^2)",
+             "exponential": f"Exp({v.rate:g})"}[v.distribution]
+    word = "E" if v.quantity == "mean" else "Var"
+    return Integrand("expectation", f"{word}[{parsed.text}], X ~ {shown}", M.EXPECT, np.array([dist, *params]), 1,
+                     v.exact, compiled.value, quantity="variance" if v.quantity == "variance" else "integral",
+                     compile_seconds=compiled.compile_seconds)
+
+
+def genz_exact(fam: int, c: np.ndarray, w: np.ndarray) -> float:
+    """Closed forms of the Genz integrals over [0, 1]^d (Genz 1984)."""
+    d = c.size
+    if fam == M.OSCILLATORY:
+        z = np.exp(2j * np.pi * w[0]) * np.prod([(np.exp(1j * ci) - 1) / (1j * ci) for ci in c])
+        return float(z.real)
+    if fam == M.PRODUCT_PEAK:
+        return float(np.prod(c * (np.arctan(c * (1 - w)) + np.arctan(c * w))))
+    if fam == M.CORNER_PEAK:
+        total = 0.0
+        for mask in range(1 << d):
+            bits = [(mask >> i) & 1 for i in range(d)]
+            total += (-1) ** sum(bits) / (1.0 + float(np.dot(c, bits)))
+        return total / (math.factorial(d) * float(np.prod(c)))
+    if fam == M.GAUSSIAN:
+        return float(np.prod([math.sqrt(math.pi) / (2 * ci) * (math.erf(ci * (1 - wi)) + math.erf(ci * wi))
+                              for ci, wi in zip(c, w)]))
+    if fam == M.CONTINUOUS:
+        return float(np.prod((2 - np.exp(-c * w) - np.exp(-c * (1 - w))) / c))
+    upper = np.ones(d)
+    upper[: min(d, 2)] = w[: min(d, 2)]
+    return float(np.prod((np.exp(c * upper) - 1) / c))

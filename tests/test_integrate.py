@@ -1,0 +1,178 @@
+"""task=integrate: integrands against closed forms and SciPy, every method, the convergence
+trace, reproducibility by seed (whatever the thread count), the tutorial's examples, bad input."""
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate as si
+from scipy import stats
+
+from kernels import montecarlo as M
+from runner import app
+from runner.errors import ConfigError
+from runner.integrands import GENZ_FAMILIES, genz_exact
+from tests.conftest import compose, run_cli
+
+
+def run(tmp_path, *overrides):
+    cfg = compose(["task=integrate", "tracking=none", "quiet=true", *overrides])
+    return app.execute(cfg, tmp_path / f"r{len(list(tmp_path.iterdir()))}")
+
+
+def preset(tmp_path, name, *extra):
+    cfg = compose([f"+experiment=seed/{name}", "tracking=none", "quiet=true", *extra])
+    return app.execute(cfg, tmp_path / name)
+
+
+@pytest.mark.parametrize("family", GENZ_FAMILIES)
+def test_genz_closed_forms_match_scipy(family):
+    c, w = np.array([1.5, 2.5]), np.array([0.3, 0.6])
+    fam = GENZ_FAMILIES.index(family)
+    P = np.concatenate([[2, fam], c, w])
+    x = np.empty(2)
+    f = lambda a, b: M.g_of(M.GENZ, P, M.no_expression, np.array([a, b]), x)
+    points = [[w[0]], [w[1]]] if family in ("continuous", "discontinuous") else None
+    opts = [{"points": points[1]}, {"points": points[0]}] if points else [{}, {}]
+    ref, _ = si.nquad(lambda b, a: f(a, b), [[0, 1], [0, 1]], opts=opts)
+    assert genz_exact(fam, c, w) == pytest.approx(ref, rel=1e-8)
+
+
+def test_norm_ppf_matches_scipy():
+    p = np.array([1e-12, 1e-6, 0.01, 0.02425, 0.3, 0.5, 0.8, 0.97575, 0.999999])
+    np.testing.assert_allclose([M.norm_ppf(v) for v in p], stats.norm.ppf(p), rtol=1e-13)
+
+
+def test_mc_chunks_are_prefixes_and_seeded():
+    P = np.array([1.0, 0.0, 1.0, 2.0])
+    a = np.zeros((4, M.N_SUMS))
+    b = np.zeros((2, M.N_SUMS))
+    M.mc_sums(M.POWER, P, M.no_expression, 1, 4 * M.CHUNK, 7, M.PLAIN, 0.0, a)
+    M.mc_sums(M.POWER, P, M.no_expression, 1, 2 * M.CHUNK, 7, M.PLAIN, 0.0, b)
+    np.testing.assert_array_equal(a[:2], b)                 # the first chunks are the same numbers
+    M.mc_sums(M.POWER, P, M.no_expression, 1, 2 * M.CHUNK, 8, M.PLAIN, 0.0, b)
+    assert not np.array_equal(a[:2], b)
+
+
+@pytest.mark.parametrize("integrator,extra,tol", [
+    ("mc", ["integrator.n=400000"], None), ("antithetic", ["integrator.n=400000"], None),
+    ("control", ["integrator.n=400000"], None), ("importance", ["integrator.n=400000", "integrator.alpha=1"], None),
+    ("stratified", ["integrator.n=20000"], None), ("sobol", ["integrator.n=4096"], None),
+    ("halton", ["integrator.n=4096"], None), ("trapezoid", ["integrator.n=2049"], 1e-6),
+    ("simpson", ["integrator.n=33"], 1e-14), ("gauss_legendre", ["integrator.n=2"], 1e-14),
+    ("adaptive", [], 1e-12),
+])
+def test_every_method_finds_8_over_3(tmp_path, integrator, extra, tol):
+    r = run(tmp_path, f"integrator={integrator}", *extra)
+    f = r.final
+    if tol is not None:
+        assert f["estimate"] == pytest.approx(8 / 3, abs=tol)
+    else:    # random methods: within 4 standard errors, and the standard error is honest (not huge)
+        assert abs(f["estimate"] - 8 / 3) <= 4 * f["standard_error"] + 1e-14
+        assert f["standard_error"] < 5e-3
+    if integrator in ("antithetic", "control", "importance", "stratified"):
+        assert f["variance_reduction"] > 1.5      # x^2 is monotone and smooth: each of these helps
+
+
+def test_variance_reduction_factors_match_theory(tmp_path):
+    """For g = 2 (2u)^2 on [0, 1]: Var g(U) = 64/5 - 64/9; antithetic pairs g(U) and g(1 - U):
+    Var((g(U) + g(1-U))/2) = 64 (1/5 - 4/9 + ... ) computed exactly below."""
+    r = run(tmp_path, "integrator=antithetic", "integrator.n=2000000")
+    u = np.linspace(0, 1, 2_000_001)
+    g = 8 * u ** 2
+    pair = 0.5 * (g + 8 * (1 - u) ** 2)
+    exact_vr = np.var(g) / (2 * np.var(pair))
+    assert r.final["variance_reduction"] == pytest.approx(exact_vr, rel=0.02)
+
+
+def test_gauss_legendre_is_exact_to_degree_2n_minus_1(tmp_path):
+    r = run(tmp_path, "integrand=expr", "integrand.f=x**5 - 2*x**3", "integrator=gauss_legendre",
+            "integrator.n=3", "+integrand.exact=-0.3333333333333333")
+    assert r.final["estimate"] == pytest.approx(1 / 6 - 1 / 2, abs=1e-15)
+    r = run(tmp_path, "integrand=expr", "integrand.f=x**6", "integrator=gauss_legendre", "integrator.n=3")
+    assert abs(r.final["estimate"] - 1 / 7) > 1e-6                 # degree 6 > 2n - 1: not exact
+
+
+def test_multidimensional_expression_over_a_box(tmp_path):
+    r = run(tmp_path, "integrand=expr", "integrand.f=x*y**2", "integrand.box=[[0,2],[1,3]]",
+            "integrator=gauss_legendre", "integrator.n=4")
+    assert r.final["estimate"] == pytest.approx(2 * (27 - 1) / 3, rel=1e-14)
+
+
+def test_expectations_under_normal_and_exponential(tmp_path):
+    r = run(tmp_path, "integrand=expectation", "integrand.f=x**2", "integrand.distribution=normal",
+            "integrand.mu=1", "integrand.sigma=2", "integrator=sobol", "integrator.n=65536")
+    assert r.final["estimate"] == pytest.approx(1 + 4, rel=1e-4)        # E X^2 = mu^2 + sigma^2
+    r = run(tmp_path, "integrand=expectation", "integrand.f=x", "integrand.distribution=exponential",
+            "integrand.rate=4", "integrand.quantity=variance", "integrator=mc", "integrator.n=1000000")
+    assert r.final["estimate"] == pytest.approx(1 / 16, rel=0.01)       # Var = 1 / rate^2
+
+
+def test_mc_converges_at_half_order_and_sobol_faster(tmp_path):
+    mc = run(tmp_path, "+experiment=integrate_mc_vs_sobol", "integrator=mc", "integrator.n=1048576").final
+    qmc = run(tmp_path, "+experiment=integrate_mc_vs_sobol", "integrator=sobol", "integrator.n=65536").final
+    assert mc["se_slope"] == pytest.approx(-0.5, abs=0.05)
+    assert qmc["se_slope"] < -0.9 and qmc["error_slope"] < -0.8
+    assert qmc["abs_error"] < mc["abs_error"]
+
+
+def test_seed_examples(tmp_path):
+    assert preset(tmp_path, "integrate_x_squared").final["estimate"] == pytest.approx(8 / 3, abs=1e-15)
+    f = preset(tmp_path, "integrate_x_squared_mc").final
+    assert f["ci95"][0] <= 8 / 3 <= f["ci95"][1]
+    f = preset(tmp_path, "integrate_mc_four_samples").final
+    assert f["estimate"] == pytest.approx(0.3975, abs=1e-15) and f["exact"] == pytest.approx(1 / 3)
+    f = preset(tmp_path, "integrate_uniform_mean").final
+    assert abs(f["estimate"] - 0.5) < 4 * f["standard_error"]
+    f = preset(tmp_path, "integrate_uniform_second_moment").final
+    assert abs(f["estimate"] - 1 / 3) < 4 * f["standard_error"]
+    assert preset(tmp_path, "integrate_uniform_variance").final["estimate"] == pytest.approx(1 / 12, abs=1e-15)
+    assert preset(tmp_path, "integrate_gaussian_pdf").final["estimate"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_same_seed_same_estimate_and_the_trace_in_mlflow(tmp_path, run_app, mlflow_uri):
+    a, b = run(tmp_path, "integrator.n=300000", "seed=5"), run(tmp_path, "integrator.n=300000", "seed=5")
+    assert a.final["estimate"] == b.final["estimate"]
+    assert run(tmp_path, "integrator.n=300000", "seed=6").final["estimate"] != a.final["estimate"]
+    result, doc, run_dir = run_app("task=integrate", "integrator.n=200000")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_uri)
+    steps = sorted(m.step for m in client.get_metric_history(doc["mlflow_run_id"], "abs_error"))
+    assert steps == result.trajectory["n"].tolist() and steps[-1] == 200000
+    assert (run_dir / "plots" / "convergence.png").is_file()
+    assert doc["final"]["n"] == 200000 and doc["integrator"] == "mc"
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["integrator.n=0"], "integrator.n"),
+    (["integrand.a=2", "integrand.b=1"], "integrand.b"),
+    (["integrand=expr", "integrand.f=x*y", "integrand.box=[[0,1],[0,1],[0,1]]"], "integrand.box"),
+    (["integrator=sobol", "integrator.n=1000"], "integrator.n"),
+    (["integrand=genz", "integrator=adaptive"], "integrator.name"),
+    (["integrand=expr", "integrand.f=\"__import__('os')\""], "integrand.f"),
+    (["integrator=importance", "integrator.alpha=-1"], "integrator.alpha"),
+])
+def test_bad_input_is_one_error_before_work(tmp_path, overrides, key):
+    with pytest.raises(ConfigError) as e:
+        run(tmp_path, *overrides)
+    assert e.value.key == key
+
+
+def test_non_finite_integrand_ends_failed_with_the_reason(tmp_path):
+    r = run(tmp_path, "integrand=expr", "integrand.f=\"log(x)\"", "integrand.box=[-1,1]", "integrator=mc",
+            "integrator.n=10000")
+    assert r.status == "FAILED" and "non-finite" in r.message
+
+
+@pytest.mark.slow
+def test_bit_identical_whatever_the_thread_count(tmp_path):
+    import json
+
+    values = []
+    for threads in ("1", "2"):
+        out = run_cli(["task=integrate", "integrator.n=3000000", "seed=3", "tracking=none",
+                       f"hydra.run.dir=t{threads}"], cwd=tmp_path, env_extra={"NUMBA_NUM_THREADS": threads})
+        assert out.returncode == 0, out.stderr
+        values.append(json.loads((tmp_path / f"t{threads}" / "result.json").read_text())["final"])
+    assert values[0]["estimate"] == values[1]["estimate"]
+    assert values[0]["standard_error"] == values[1]["standard_error"]
