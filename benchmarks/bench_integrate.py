@@ -15,15 +15,7 @@ import time
 
 import numpy as np
 
-
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from timing import best_of
 
 
 def main() -> None:
@@ -92,7 +84,7 @@ def main() -> None:
     print(f"# n={n} NUMBA_NUM_THREADS={threads}")
     base = None
     for name, fn, count in cases:
-        t = best(fn, args.repeat)
+        t = best_of(fn, args.repeat)
         rate = count / t
         base = base or rate
         print(f"{name:>12}: {rate / 1e9:7.3f} billion samples/s   calclab/this = {base / rate:6.2f}x   estimate {fn():.8f}")

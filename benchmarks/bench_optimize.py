@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+from timing import best_of
+
 
 def _set_threads(n: int | None) -> None:
     if n is None:
@@ -26,16 +28,6 @@ def _set_threads(n: int | None) -> None:
         os.environ[var] = str(n)
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-
-
-def best_of(fn, repeat: int) -> float:
-    fn()  # warm-up (compiles)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 # ---- case 1: GD on a 1-D quadratic with the trajectory ------------------------------------
