@@ -11,7 +11,6 @@ import argparse
 import importlib.util
 import os
 import resource
-import time
 
 import numpy as np
 
