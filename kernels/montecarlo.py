@@ -262,3 +262,48 @@ def fill_uniforms(key, out):
     """out[i] = uniform(key, i)."""
     for i in range(out.size):
         out[i] = uniform(key, i)
+
+
+@njit(types.void(_F64, _F64, _F64, _F64, _I64, _I64, VEC), cache=True)
+def kl_sums(pm, ps, qm, qs, n, seed, out):
+    """KL(p || q) for p = N(pm, ps^2), q = N(qm, qs^2) from n samples x ~ p (stream (seed, 2^41)):
+    with log r = log q(x) - log p(x): k1 = -log r, k2 = (log r)^2 / 2, k3 = (r - 1) - log r
+    (Schulman's estimators).  out = [sum k1, sum k1^2, sum k2, sum k2^2, sum k3, sum k3^2]."""
+    key = stream_key(seed, 1 << 41)
+    out[:] = 0.0
+    for j in range(n):
+        x = pm + ps * norm_ppf(uniform(key, j))
+        zp = (x - pm) / ps
+        zq = (x - qm) / qs
+        logr = (0.5 * zp * zp - 0.5 * zq * zq) + math.log(ps / qs)
+        k1 = -logr
+        k2 = 0.5 * logr * logr
+        k3 = math.expm1(logr) - logr
+        out[0] += k1
+        out[1] += k1 * k1
+        out[2] += k2
+        out[3] += k2 * k2
+        out[4] += k3
+        out[5] += k3 * k3
+
+
+@njit(types.void(VEC, _F64, _F64, _F64, _F64, _F64, _I64, _I64, VEC), cache=True)
+def elbo_sums(x, mu0, tau0, sigma, m, s, n, seed, out):
+    """The ELBO of q(z) = N(m, s^2) for the model z ~ N(mu0, tau0^2), x_i | z ~ N(z, sigma^2):
+    n samples z ~ q of log p(x | z) + log p(z) - log q(z).  out = [sum, sum of squares]."""
+    key = stream_key(seed, 1 << 42)
+    half_log_2pi = 0.5 * math.log(2.0 * math.pi)
+    out[:] = 0.0
+    for j in range(n):
+        e = norm_ppf(uniform(key, j))
+        z = m + s * e
+        lp = 0.0
+        for i in range(x.size):
+            r = (x[i] - z) / sigma
+            lp += -0.5 * r * r - math.log(sigma) - half_log_2pi
+        r0 = (z - mu0) / tau0
+        lp += -0.5 * r0 * r0 - math.log(tau0) - half_log_2pi
+        lq = -0.5 * e * e - math.log(s) - half_log_2pi
+        v = lp - lq
+        out[0] += v
+        out[1] += v * v

@@ -116,11 +116,54 @@ class Expectation:
         positive("rate", self.rate)
 
 
-INTEGRAND_SCHEMAS = {"power": PowerIntegrand, "gaussian_pdf": GaussianPdf, "genz": GenzIntegrand,
+@dataclass
+class KLDivergence:
+    """KL(p || q) for p = N(p_mu, p_sigma^2), q = N(q_mu, q_sigma^2) by sampling x ~ p, with
+    Schulman's three estimators k1, k2, k3 (k3 is the reported estimate: unbiased, >= 0)."""
+    name: str = "kl"
+    p_mu: float = 0.0
+    p_sigma: float = 1.0
+    q_mu: float = 1.0
+    q_sigma: float = 1.0
+
+    def check(self):
+        positive("p_sigma", self.p_sigma)
+        positive("q_sigma", self.q_sigma)
+
+
+@dataclass
+class ELBO:
+    """The evidence lower bound of q(z) = N(q_mu, q_sigma^2) for the conjugate model
+    z ~ N(prior_mu, prior_sigma^2), x_i | z ~ N(z, noise_sigma^2), against the exact log evidence.
+    q_mu / q_sigma null: the exact posterior (then ELBO = log p(x))."""
+    name: str = "elbo"
+    x: List[float] = field(default_factory=lambda: [1.2, 0.8, 1.5])
+    prior_mu: float = 0.0
+    prior_sigma: float = 1.0
+    noise_sigma: float = 1.0
+    q_mu: Optional[float] = None
+    q_sigma: Optional[float] = None
+
+    def check(self):
+        if not self.x:
+            raise ConfigError("x", "needs at least one observation")
+        positive("prior_sigma", self.prior_sigma)
+        positive("noise_sigma", self.noise_sigma)
+        if self.q_sigma is not None:
+            positive("q_sigma", self.q_sigma)
+
+
+INTEGRAND_SCHEMAS = {"kl": KLDivergence, "elbo": ELBO, "power": PowerIntegrand, "gaussian_pdf": GaussianPdf, "genz": GenzIntegrand,
                      "expr": ExprIntegrand, "expectation": Expectation}
 
 
 def build_integrand(v) -> Integrand:
+    if v.name == "kl":
+        exact = (math.log(v.q_sigma / v.p_sigma) + (v.p_sigma ** 2 + (v.p_mu - v.q_mu) ** 2) / (2 * v.q_sigma ** 2) - 0.5)
+        return Integrand("kl", f"KL(N({v.p_mu:g}, {v.p_sigma:g}^2) || N({v.q_mu:g}, {v.q_sigma:g}^2))", -1,
+                         np.array([v.p_mu, v.p_sigma, v.q_mu, v.q_sigma]), 1, exact)
+    if v.name == "elbo":
+        return _elbo(v)
     if v.name == "power":
         exact = (v.b ** (v.p + 1) - v.a ** (v.p + 1)) / (v.p + 1) if v.p != -1 else math.log(v.b / v.a)
         return Integrand("power", f"x^{v.p:g} on [{v.a:g}, {v.b:g}]", M.POWER, np.array([1.0, v.a, v.b, v.p]), 1, exact)
@@ -198,3 +241,23 @@ def genz_exact(fam: int, c: np.ndarray, w: np.ndarray) -> float:
     upper = np.ones(d)
     upper[: min(d, 2)] = w[: min(d, 2)]
     return float(np.prod((np.exp(c * upper) - 1) / c))
+
+
+def _elbo(v) -> Integrand:
+    """Closed forms of the conjugate Gaussian model: posterior, log evidence and the ELBO of q."""
+    x = np.array(v.x, dtype=float)
+    n, mu0, t0, sig = x.size, v.prior_mu, v.prior_sigma, v.noise_sigma
+    prec = 1 / t0 ** 2 + n / sig ** 2
+    post_mu, post_sigma = (mu0 / t0 ** 2 + x.sum() / sig ** 2) / prec, prec ** -0.5
+    cov = sig ** 2 * np.eye(n) + t0 ** 2 * np.ones((n, n))
+    diff = x - mu0
+    log_evidence = float(-0.5 * (n * math.log(2 * math.pi) + np.linalg.slogdet(cov)[1] + diff @ np.linalg.solve(cov, diff)))
+    m = post_mu if v.q_mu is None else v.q_mu
+    s = post_sigma if v.q_sigma is None else v.q_sigma
+    h = 0.5 * math.log(2 * math.pi)
+    elbo = float(np.sum(-0.5 * ((x - m) ** 2 + s ** 2) / sig ** 2 - math.log(sig) - h)
+                 - 0.5 * ((m - mu0) ** 2 + s ** 2) / t0 ** 2 - math.log(t0) - h + 0.5 + math.log(s) + h)
+    meta = {"log_evidence": log_evidence, "posterior_mu": post_mu, "posterior_sigma": post_sigma,
+            "q_mu": m, "q_sigma": s, "x": x}
+    return Integrand("elbo", f"ELBO of N({m:.4g}, {s:.4g}^2), n={n}", -2, np.array([mu0, t0, sig, m, s]), 1, elbo,
+                     meta=meta)

@@ -176,3 +176,42 @@ def test_bit_identical_whatever_the_thread_count(tmp_path):
         values.append(json.loads((tmp_path / f"t{threads}" / "result.json").read_text())["final"])
     assert values[0]["estimate"] == values[1]["estimate"]
     assert values[0]["standard_error"] == values[1]["standard_error"]
+
+
+@pytest.mark.parametrize("mu", [0.5, 1.0, 2.0])
+def test_kl_between_unit_normals_is_half_mu_squared(tmp_path, mu):
+    f = run(tmp_path, "integrand=kl", f"integrand.q_mu={mu}", "integrator.n=400000").final
+    assert f["exact"] == pytest.approx(mu * mu / 2, rel=1e-15)
+    for k in ("k1", "k3"):                                   # unbiased estimators
+        assert abs(f[k] - mu * mu / 2) < 4 * f[f"{k}_standard_error"]
+    # k2 = E[(log r)^2] / 2 with log r = mu x - mu^2 / 2, x ~ N(0, 1): (mu^2 + mu^4 / 4) / 2
+    assert abs(f["k2"] - (mu ** 2 + mu ** 4 / 4) / 2) < 4 * f["k2_standard_error"]
+
+
+def test_kl_with_different_scales_matches_its_closed_form(tmp_path):
+    f = run(tmp_path, "integrand=kl", "integrand.p_sigma=0.5", "integrand.q_sigma=2", "integrand.q_mu=-1",
+            "integrator.n=400000").final
+    exact = math.log(2 / 0.5) + (0.25 + 1) / 8 - 0.5
+    assert f["exact"] == pytest.approx(exact, rel=1e-15)
+    assert abs(f["k3"] - exact) < 4 * f["k3_standard_error"]
+
+
+def test_elbo_presets(tmp_path):
+    f = preset(tmp_path, "integrate_elbo_posterior").final
+    x = np.array([1.2, 0.8, 1.5])
+    ref = stats.multivariate_normal(np.zeros(3), np.eye(3) + np.ones((3, 3))).logpdf(x)
+    assert f["log_evidence"] == pytest.approx(ref, rel=1e-12)
+    # q = posterior: every sample of log p(x, z) - log q(z) is log p(x); only rounding remains
+    assert f["estimate"] == pytest.approx(ref, rel=1e-10) and f["gap"] == pytest.approx(0, abs=1e-12)
+    f = preset(tmp_path, "integrate_elbo_gap").final
+    assert f["gap"] == pytest.approx(0.28125, rel=1e-12)                 # KL(q || posterior), closed form
+    assert f["estimate"] < f["log_evidence"]
+    assert abs(f["estimate"] - f["elbo_exact"]) < 4 * f["standard_error"]
+    assert f["posterior"] == pytest.approx({"mu": 0.875, "sigma": 0.5})
+
+
+def test_kl_seed_preset_and_its_wrong_integrator(tmp_path):
+    f = preset(tmp_path, "integrate_kl").final
+    assert abs(f["k3"] - 0.5) < 4 * f["k3_standard_error"] and f["k2"] == pytest.approx(0.625, abs=0.01)
+    with pytest.raises(ConfigError, match="use integrator=mc"):
+        run(tmp_path, "integrand=kl", "integrator=sobol")

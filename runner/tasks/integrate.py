@@ -77,6 +77,10 @@ def run(cfg, ctx) -> Result:
     method = v.get("integrator") or validate_group("integrator", cfg.integrator, INTEGRATOR_SCHEMAS)
     knobs = v.get("integrate") or validate_node("integrate", cfg.get("integrate") or {}, IntegrateKnobs)
     g = build_integrand(integrand_cfg)
+    if g.name in ("kl", "elbo"):
+        if method.name != "mc":
+            raise ConfigError("integrator.name", f"integrand '{g.name}' is estimated by sampling: use integrator=mc")
+        return _information(g, method, checkpoints(method, knobs.checkpoints), ctx.seed)
     if method.name in ("adaptive", "stratified", "samples") and g.d != 1:
         raise ConfigError("integrator.name", f"'{method.name}' is for one-dimensional integrands; this one has d={g.d}")
     if method.name in RULES and float(method.n) ** g.d > MAX_NODES:
@@ -317,3 +321,32 @@ def _convergence_plot(ns, errors, ses, label, method):
     ax.set(xlabel="n", ylabel="error", title=f"{label} · {method}")
     ax.legend(fontsize=8)
     return fig
+
+
+def _information(g, method, ns, seed) -> Result:
+    """KL (three estimators) or the ELBO, at every checkpoint n, against the closed form."""
+    trace, extra = [], {}
+    for n in ns:
+        if g.name == "kl":
+            out = np.zeros(6)
+            M.kl_sums(*map(float, g.P), n, seed, out)
+            est = {k: (out[2 * i] / n, math.sqrt(max(out[2 * i + 1] / n - (out[2 * i] / n) ** 2, 0.0) / n))
+                   for i, k in enumerate(("k1", "k2", "k3"))}
+            trace.append((est["k3"][0], est["k3"][1], n, {}, float("nan")))
+            extra = {f"{k}": v[0] for k, v in est.items()} | {f"{k}_standard_error": v[1] for k, v in est.items()}
+            if g.exact is not None:
+                extra |= {f"{k}_bias": v[0] - g.exact for k, v in est.items()}
+        else:
+            out = np.zeros(2)
+            mu0, t0, sig, m, s = map(float, g.P)
+            M.elbo_sums(np.ascontiguousarray(g.meta["x"]), mu0, t0, sig, m, s, n, seed, out)
+            mean = out[0] / n
+            trace.append((mean, math.sqrt(max(out[1] / n - mean * mean, 0.0) / n), n, {}, float("nan")))
+    result = _result(g, method, ns, trace, seed)
+    result.final.update(extra)
+    if g.name == "elbo":
+        ev = g.meta["log_evidence"]
+        result.final.update(log_evidence=ev, gap=ev - g.exact, elbo_exact=g.exact,
+                            posterior={"mu": g.meta["posterior_mu"], "sigma": g.meta["posterior_sigma"]},
+                            q={"mu": g.meta["q_mu"], "sigma": g.meta["q_sigma"]})
+    return result
