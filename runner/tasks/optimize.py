@@ -177,8 +177,15 @@ def warmup() -> None:
 
 def run(cfg, ctx) -> Result:
     v = _validated(cfg, ctx)
-    knobs, optim_obj, sched_obj = v["optimize"], v["optim"], v["schedule"]
     problem = build_problem(v["problem"], ctx.seed)
+    run_, outcome, kstatus, message, compile_s, batch = minimise(problem, v["optim"], v["schedule"], v["optimize"], ctx)
+    return _result(run_, problem, v["optim"], v["schedule"], batch, outcome, kstatus, message,
+                   compile_s + problem.compile_seconds)
+
+
+def minimise(problem, optim_obj, sched_obj, knobs, ctx):
+    """Run the descent on ``problem``; (Run, outcome status, kernel status, message, compile s,
+    batch size).  Shared by task=optimize and task=train."""
     opt_id, hp = to_kernel(optim_obj)
     sched_id, sp = schedule_to_kernel(sched_obj)
     batch = _batch_size(knobs, optim_obj.name, problem)
@@ -202,8 +209,7 @@ def run(cfg, ctx) -> Result:
         outcome = FINISHED
         if status == descent.CONVERGED:
             message = f"converged: grad_norm <= {knobs.grad_tol:g} after {run_.t} steps"
-    return _result(run_, problem, optim_obj, sched_obj, batch, outcome, status, message,
-                   compile_s + problem.compile_seconds)
+    return run_, outcome, status, message, compile_s, batch
 
 
 def _result(run_: Run, problem, optim_obj, sched_obj, batch, outcome, kstatus, message, compile_s) -> Result:

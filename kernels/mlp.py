@@ -1,0 +1,230 @@
+"""A multilayer perceptron's loss and gradient by backpropagation, as an objective of the
+protocol in :mod:`kernels.signatures`, so the descent loop (every optimizer, schedules,
+seeded mini-batches) trains it unchanged.
+
+theta: for each layer l = 0..L-1, W_l (n_{l+1} x n_l, row-major) then b_l (n_{l+1}) if biased.
+P = [L, bias (0/1), loss, l2, alpha, n_0, ..., n_L, act_0, ..., act_{L-1}]
+Activations: IDENTITY, SIGMOID, TANH, RELU (derivative 0 at 0), LEAKY_RELU (alpha for z <= 0),
+SOFTMAX (output layer only).  Losses, averaged over the rows of the batch, with the output
+activation they require (checked by the caller):
+  MSE       sum_k (yhat_k - t_k)^2                       any output
+  BCE       -(t log yhat + (1 - t) log(1 - yhat))        sigmoid output, t in {0, 1};  dL/dz = yhat - t
+  CCE       -log softmax(z)_c                            softmax output, t = class c;  dL/dz = yhat - onehot
+  HINGE     max(0, 1 - s z)                              identity output, s in {-1, +1}
+  LOGISTIC  log(1 + exp(-s z))                           identity output, s in {-1, +1}
+plus l2 * sum of squared weights (not biases).  y holds the targets: one column per output
+for MSE (y is (n * n_L,) flattened), else one value per row.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+from kernels.signatures import HESSIAN_SIG, OBJECTIVE_SIG
+
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
+MSE, BCE, CCE, HINGE, LOGISTIC = 0, 1, 2, 3, 4
+HEADER = 5
+
+
+@njit(cache=True, inline="always")
+def _act(code, z, alpha):
+    if code == SIGMOID:
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+    if code == TANH:
+        return math.tanh(z)
+    if code == RELU:
+        return z if z > 0 else 0.0
+    if code == LEAKY_RELU:
+        return z if z > 0 else alpha * z
+    return z
+
+
+@njit(cache=True, inline="always")
+def _dact(code, z, a, alpha):
+    """d act / dz at z, given a = act(z)."""
+    if code == SIGMOID:
+        return a * (1.0 - a)
+    if code == TANH:
+        return 1.0 - a * a
+    if code == RELU:
+        return 1.0 if z > 0 else 0.0
+    if code == LEAKY_RELU:
+        return 1.0 if z > 0 else alpha
+    return 1.0
+
+
+@njit(cache=True)
+def layout(P):
+    """(L, bias, sizes, acts, offsets of W_l in theta, widest layer)."""
+    L = int(P[0])
+    bias = P[1] > 0.5
+    sizes = np.empty(L + 1, np.int64)
+    acts = np.empty(L, np.int64)
+    for l in range(L + 1):
+        sizes[l] = int(P[HEADER + l])
+    for l in range(L):
+        acts[l] = int(P[HEADER + L + 1 + l])
+    offsets = np.empty(L + 1, np.int64)
+    offsets[0] = 0
+    for l in range(L):
+        offsets[l + 1] = offsets[l] + sizes[l + 1] * sizes[l] + (sizes[l + 1] if bias else 0)
+    return L, bias, sizes, acts, offsets, sizes.max()
+
+
+@njit(cache=True)
+def forward(theta, P, x, A, Z):
+    """Fill A[l, :n_l] (activations, A[0] = x) and Z[l, :n_{l+1}] (pre-activations)."""
+    L, bias, sizes, acts, off, _ = layout(P)
+    alpha = P[4]
+    for j in range(sizes[0]):
+        A[0, j] = x[j]
+    for l in range(L):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        w0 = off[l]
+        b0 = w0 + n_out * n_in
+        for o in range(n_out):
+            z = theta[b0 + o] if bias else 0.0
+            for j in range(n_in):
+                z += theta[w0 + o * n_in + j] * A[l, j]
+            Z[l, o] = z
+        if acts[l] == SOFTMAX:
+            m = Z[l, 0]
+            for o in range(n_out):
+                m = max(m, Z[l, o])
+            s = 0.0
+            for o in range(n_out):
+                A[l + 1, o] = math.exp(Z[l, o] - m)
+                s += A[l + 1, o]
+            for o in range(n_out):
+                A[l + 1, o] /= s
+        else:
+            for o in range(n_out):
+                A[l + 1, o] = _act(acts[l], Z[l, o], alpha)
+
+
+@njit(cache=True)
+def _output_delta(P, A, Z, L, n_out, out_act, y, i, delta):
+    """Loss of row i and dL/dz at the output layer into delta."""
+    loss_code = int(P[2])
+    alpha = P[4]
+    if loss_code == MSE:
+        loss = 0.0
+        for k in range(n_out):
+            e = A[L, k] - y[i * n_out + k]
+            loss += e * e
+            delta[k] = 2.0 * e
+        if out_act == SOFTMAX:
+            s = 0.0
+            for k in range(n_out):
+                s += delta[k] * A[L, k]
+            for k in range(n_out):
+                delta[k] = A[L, k] * (delta[k] - s)
+        else:
+            for k in range(n_out):
+                delta[k] *= _dact(out_act, Z[L - 1, k], A[L, k], alpha)
+        return loss
+    z = Z[L - 1, 0]
+    t = y[i]
+    if loss_code == BCE:
+        delta[0] = A[L, 0] - t
+        return max(z, 0.0) + math.log1p(math.exp(-abs(z))) - t * z
+    if loss_code == CCE:
+        c = int(t)
+        m = Z[L - 1, 0]
+        for k in range(n_out):
+            m = max(m, Z[L - 1, k])
+        s = 0.0
+        for k in range(n_out):
+            s += math.exp(Z[L - 1, k] - m)
+            delta[k] = A[L, k]
+        delta[c] -= 1.0
+        return m + math.log(s) - Z[L - 1, c]
+    if loss_code == HINGE:
+        slack = 1.0 - t * z
+        delta[0] = -t if slack > 0 else 0.0
+        return slack if slack > 0 else 0.0
+    mz = -t * z                                            # LOGISTIC
+    delta[0] = -t * (1.0 / (1.0 + math.exp(-mz)) if mz >= 0 else math.exp(mz) / (1.0 + math.exp(mz)))
+    return max(mz, 0.0) + math.log1p(math.exp(-abs(mz)))
+
+
+@njit(OBJECTIVE_SIG, cache=True)
+def mlp_value_grad(theta, grad_out, P, X, y):
+    L, bias, sizes, acts, off, width = layout(P)
+    alpha = P[4]
+    n = X.shape[0]
+    A = np.empty((L + 1, width))
+    Z = np.empty((L, width))
+    delta = np.empty(width)
+    prev = np.empty(width)
+    grad_out[:] = 0.0
+    loss = 0.0
+    for i in range(n):
+        forward(theta, P, X[i], A, Z)
+        loss += _output_delta(P, A, Z, L, sizes[L], acts[L - 1], y, i, delta)
+        for l in range(L - 1, -1, -1):
+            n_in, n_out = sizes[l], sizes[l + 1]
+            w0 = off[l]
+            b0 = w0 + n_out * n_in
+            for o in range(n_out):
+                d = delta[o]
+                for j in range(n_in):
+                    grad_out[w0 + o * n_in + j] += d * A[l, j]
+                if bias:
+                    grad_out[b0 + o] += d
+            if l > 0:
+                for j in range(n_in):
+                    s = 0.0
+                    for o in range(n_out):
+                        s += theta[w0 + o * n_in + j] * delta[o]
+                    prev[j] = s * _dact(acts[l - 1], Z[l - 1, j], A[l, j], alpha)
+                for j in range(n_in):
+                    delta[j] = prev[j]
+    inv = 1.0 / n if n > 0 else 0.0
+    loss *= inv
+    for k in range(grad_out.size):
+        grad_out[k] *= inv
+    lam = P[3]
+    if lam > 0:
+        for l in range(L):
+            w0 = off[l]
+            for k in range(w0, w0 + sizes[l + 1] * sizes[l]):
+                loss += lam * theta[k] * theta[k]
+                grad_out[k] += 2.0 * lam * theta[k]
+    return loss
+
+
+@njit(HESSIAN_SIG, cache=True)
+def mlp_hessian(theta, H_out, P, X, y):
+    """Central differences of the backprop gradient (networks have no closed-form Hessian here)."""
+    d = theta.size
+    g1 = np.empty(d)
+    g2 = np.empty(d)
+    t = theta.copy()
+    for k in range(d):
+        h = 1e-5 * max(1.0, abs(theta[k]))
+        t[k] = theta[k] + h
+        mlp_value_grad(t, g1, P, X, y)
+        t[k] = theta[k] - h
+        mlp_value_grad(t, g2, P, X, y)
+        t[k] = theta[k]
+        for j in range(d):
+            H_out[j, k] = (g1[j] - g2[j]) / (2 * h)
+    for j in range(d):
+        for k in range(j + 1, d):
+            s = 0.5 * (H_out[j, k] + H_out[k, j])
+            H_out[j, k] = s
+            H_out[k, j] = s
+
+
+@njit(cache=True)
+def predict(theta, P, X, out):
+    """Output-layer activations for every row of X into out (n, n_L)."""
+    L, bias, sizes, acts, off, width = layout(P)
+    A = np.empty((L + 1, width))
+    Z = np.empty((L, width))
+    for i in range(X.shape[0]):
+        forward(theta, P, X[i], A, Z)
+        for k in range(sizes[L]):
+            out[i, k] = A[L, k]

@@ -1,0 +1,245 @@
+"""task=train: fit a multilayer perceptron by backpropagation (kernels.mlp) with the same
+descent loop, optimizers, schedules and seeded mini-batches as task=optimize.
+
+    python -m runner task=train model=mlp data=moons optim=adam
+    python -m runner +experiment=seed/backprop_111
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from kernels import mlp as K
+from runner import plots
+from runner.errors import ConfigError
+from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS
+from runner.problems import Problem
+from runner.result import Series
+from runner.tasks.optimize import OptimizeKnobs, _result, minimise
+from runner.train_data import DATA_SCHEMAS, load
+from runner.validate import in_range, non_negative, one_of, validate_group, validate_node
+
+ACTIVATIONS = {"identity": K.IDENTITY, "sigmoid": K.SIGMOID, "tanh": K.TANH, "relu": K.RELU,
+               "leaky_relu": K.LEAKY_RELU, "softmax": K.SOFTMAX}
+LOSSES = {"mse": K.MSE, "bce": K.BCE, "cce": K.CCE, "hinge": K.HINGE, "logistic": K.LOGISTIC}
+NEEDS = {"bce": "sigmoid", "cce": "softmax", "hinge": "identity", "logistic": "identity"}
+
+
+@dataclass
+class MLP:
+    name: str = "mlp"
+    hidden: List[int] = field(default_factory=lambda: [16, 16])
+    activation: str = "tanh"          # hidden layers
+    output: str = "sigmoid"           # output activation
+    loss: str = "bce"
+    bias: bool = True
+    init: str = "xavier"              # xavier | he | normal
+    init_sigma: float = 0.1           # normal: standard deviation
+    weights: Optional[List[float]] = None   # the flat parameter vector (W_l row-major, then b_l, per layer)
+    l2: float = 0.0
+    alpha: float = 0.01               # leaky_relu slope for z <= 0
+
+    def check(self):
+        one_of("activation", self.activation, [a for a in ACTIVATIONS if a != "softmax"])
+        one_of("output", self.output, list(ACTIVATIONS))
+        one_of("loss", self.loss, list(LOSSES))
+        one_of("init", self.init, ("xavier", "he", "normal"))
+        non_negative("l2", self.l2)
+        if any(h < 1 for h in self.hidden):
+            raise ConfigError("hidden", f"layer sizes must be >= 1, got {list(self.hidden)}")
+        if self.loss in NEEDS and self.output != NEEDS[self.loss]:
+            raise ConfigError("loss", f"'{self.loss}' needs output={NEEDS[self.loss]} (got output={self.output})")
+
+
+@dataclass
+class TrainKnobs(OptimizeKnobs):
+    steps: int = 2000
+    grad_tol: float = 0.0
+    batch_size: Optional[int] = 32
+    record_params: int = 0
+    grad_check: bool = False
+
+
+SCHEMA = TrainKnobs
+GROUPS = {"model": {"mlp": MLP}, "data": DATA_SCHEMAS, "optim": OPTIM_SCHEMAS, "schedule": SCHEDULE_SCHEMAS}
+
+
+def warmup() -> None:
+    import kernels.mlp  # noqa: F401
+
+
+def run(cfg, ctx):
+    v = ctx.validated if ctx.validated else {}
+    model = v.get("model") or validate_group("model", cfg.model, GROUPS["model"])
+    data_cfg = v.get("data") or validate_group("data", cfg.data, DATA_SCHEMAS)
+    knobs = v.get("train") or validate_node("train", cfg.get("train") or {}, TrainKnobs)
+    optim_obj = v.get("optim") or validate_group("optim", cfg.optim, OPTIM_SCHEMAS)
+    sched_obj = v.get("schedule") or validate_group("schedule", cfg.schedule, SCHEDULE_SCHEMAS)
+    data = load(data_cfg, ctx.seed)
+    problem, sizes = network_problem(model, data, ctx.seed)
+    check = grad_check(problem) if knobs.grad_check else None
+    run_, outcome, kstatus, message, compile_s, batch = minimise(problem, optim_obj, sched_obj, knobs, ctx)
+    result = _result(run_, problem, optim_obj, sched_obj, batch, outcome, kstatus, message, compile_s)
+    result.task = "train"
+    theta = run_.theta
+    result.final.pop("x0", None)
+    result.final["params_count"] = int(theta.size)
+    result.final["layers"] = sizes
+    result.info.update(model="mlp", data=data_cfg.name, problem=f"mlp {'-'.join(map(str, sizes))}")
+    if data.kind == "classification":
+        result.final["train_accuracy"] = accuracy(theta, problem, data.X, data.y, model)
+        if data.X_val.shape[0]:
+            result.final["val_accuracy"] = accuracy(theta, problem, data.X_val, data.y_val, model)
+    if data.X_val.shape[0]:
+        result.final["val_loss"] = problem_loss(problem, theta, data.X_val, targets(data.y_val, model, sizes[-1]))
+    if check is not None:
+        result.final["grad_check"] = check
+    if data.X.shape[0] == 1 and problem.dim <= 20:
+        result.final["forward"] = forward_trace(problem, problem.x0, data.X[0])
+    result.trajectory["weights"] = theta.copy()
+    result.plots = [p for p in result.plots if p[0] == "loss.png"]
+    if data.X.shape[1] == 2 and data.kind == "classification":
+        result.plots.append(("decision_boundary.png",
+                             lambda: decision_boundary(problem, theta, data, model, result.info["problem"])))
+    return result
+
+
+def network_problem(model, data, seed):
+    """The Problem whose value_grad is the network's loss over (X, y) and whose x0 is the
+    initial parameter vector; ConfigError if sizes, outputs or labels do not fit the data."""
+    n_in = data.X.shape[1]
+    if model.loss == "cce":
+        n_out = data.n_classes
+    elif model.loss == "mse" and data.y.ndim == 2:
+        n_out = data.y.shape[1]
+    else:
+        n_out = 1
+    if model.loss == "cce" and data.kind != "classification":
+        raise ConfigError("model.loss", "cce needs class labels (a classification data set)")
+    if model.loss in ("bce", "hinge", "logistic") and data.kind == "classification" and data.n_classes > 2:
+        raise ConfigError("model.loss", f"'{model.loss}' is for two classes; this data has {data.n_classes}: use cce")
+    if model.output == "softmax" and model.loss != "cce" and n_out == 1:
+        raise ConfigError("model.output", "softmax over one output is constant; use sigmoid, or loss=cce")
+    sizes = [n_in, *model.hidden, n_out]
+    acts = [ACTIVATIONS[model.activation]] * len(model.hidden) + [ACTIVATIONS[model.output]]
+    P = np.array([len(sizes) - 1, 1.0 if model.bias else 0.0, LOSSES[model.loss], model.l2, model.alpha,
+                  *sizes, *acts], dtype=float)
+    count = sum(sizes[i + 1] * sizes[i] + (sizes[i + 1] if model.bias else 0) for i in range(len(sizes) - 1))
+    if model.weights is not None:
+        if len(model.weights) != count:
+            raise ConfigError("model.weights", f"expected {count} values for layers {sizes} "
+                              f"({'with' if model.bias else 'without'} biases), got {len(model.weights)}")
+        x0 = np.array(model.weights, dtype=float)
+    else:
+        x0 = init_weights(sizes, model, seed)
+    y = targets(data.y, model, n_out)
+    names = [f"w{i + 1}" for i in range(count)] if count <= 3 else [f"theta{i}" for i in range(count)]
+    problem = Problem("mlp", f"MLP {'-'.join(map(str, sizes))} ({model.activation}, {model.loss})", count, x0,
+                      K.mlp_value_grad, K.mlp_hessian, P, data.X, y, names, [], data.X.shape[0])
+    return problem, sizes
+
+
+def targets(y, model, n_out):
+    """y as the kernel reads it: classes as -1/+1 for hinge/logistic, flattened rows for MSE."""
+    y = np.asarray(y, dtype=float)
+    if model.loss in ("hinge", "logistic"):
+        return np.where(y > 0, 1.0, -1.0)
+    if model.loss == "bce" and not np.isin(y, (0.0, 1.0)).all():
+        raise ConfigError("data", "bce needs targets 0 or 1")
+    return np.ascontiguousarray(y.reshape(-1))
+
+
+def init_weights(sizes, model, seed):
+    rng = np.random.Generator(np.random.PCG64([seed, 7]))
+    parts = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        if model.init == "xavier":
+            W = rng.uniform(-1, 1, (n_out, n_in)) * np.sqrt(6.0 / (n_in + n_out))
+        elif model.init == "he":
+            W = rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)
+        else:
+            W = rng.standard_normal((n_out, n_in)) * model.init_sigma
+        parts.append(W.ravel())
+        if model.bias:
+            parts.append(np.zeros(n_out))
+    return np.concatenate(parts)
+
+
+def forward_trace(problem, theta, x) -> dict:
+    """Pre-activations z_l and activations a_l of every layer for one input (the tutorial's
+    forward pass, at the initial parameters)."""
+    L, _, sizes, _, _, width = K.layout(problem.P)
+    A, Z = np.zeros((L + 1, width)), np.zeros((L, width))
+    K.forward(np.ascontiguousarray(theta), problem.P, np.ascontiguousarray(x), A, Z)
+    return {"z": [Z[l, : sizes[l + 1]].tolist() for l in range(L)],
+            "a": [A[l + 1, : sizes[l + 1]].tolist() for l in range(L)]}
+
+
+def problem_loss(problem, theta, X, y) -> float:
+    g = np.zeros(theta.size)
+    return float(problem.value_grad(theta, g, problem.P, np.ascontiguousarray(X), np.ascontiguousarray(y)))
+
+
+def outputs(problem, theta, X, n_out):
+    out = np.zeros((X.shape[0], n_out))
+    K.predict(theta, problem.P, np.ascontiguousarray(X), out)
+    return out
+
+
+def accuracy(theta, problem, X, y, model) -> float:
+    n_out = int(problem.P[K.HEADER + int(problem.P[0])])
+    out = outputs(problem, theta, X, n_out)
+    if model.loss == "cce" or n_out > 1:
+        pred = out.argmax(axis=1)
+    elif model.loss in ("hinge", "logistic"):
+        pred = (out[:, 0] > 0).astype(float)
+    else:
+        pred = (out[:, 0] > 0.5).astype(float)
+    return float((pred == y).mean())
+
+
+def grad_check(problem, batch: int = 64) -> dict:
+    """Backprop against central differences with h = eps^(1/3) max(1, |theta_k|) on the first
+    rows; every coordinate up to 200 parameters, else 20 random directions (v'grad against
+    (L(theta + h v) - L(theta - h v)) / 2h).  max_rel_error = max |backprop - numeric| over
+    max |numeric| (the gradient's scale), where = the coordinate or direction of the max."""
+    X, y = problem.X[:batch], problem.y[: batch * max(1, problem.y.size // max(problem.X.shape[0], 1))]
+    theta = problem.x0.copy()
+    g = np.zeros(theta.size)
+    f = lambda t: problem.value_grad(np.ascontiguousarray(t), np.zeros(t.size), problem.P, X, y)
+    problem.value_grad(theta, g, problem.P, X, y)
+    eps = np.finfo(float).eps ** (1 / 3)
+    if theta.size <= 200:
+        dirs = np.eye(theta.size)
+    else:
+        dirs = np.random.Generator(np.random.PCG64(0)).standard_normal((20, theta.size))
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    numeric, analytic = np.empty(len(dirs)), np.empty(len(dirs))
+    for k, v in enumerate(dirs):
+        h = eps * max(1.0, float(np.abs(theta[v != 0]).max()))
+        numeric[k] = (f(theta + h * v) - f(theta - h * v)) / (2 * h)
+        analytic[k] = float(v @ g)
+    err = np.abs(numeric - analytic)
+    scale = max(np.abs(numeric).max(), np.abs(analytic).max(), 1e-300)
+    where = int(err.argmax())
+    # relative to the gradient's largest entry: a coordinate whose gradient is 0 has no relative error
+    return {"max_abs_error": float(err.max()), "max_rel_error": float(err.max() / scale), "where": where,
+            "mode": "coordinates" if theta.size <= 200 else "20 random directions"}
+
+
+def decision_boundary(problem, theta, data, model, title):
+    fig = plots.figure()
+    ax = fig.add_subplot()
+    X = np.vstack([data.X, data.X_val]) if data.X_val.size else data.X
+    lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150))
+    grid = np.c_[gx.ravel(), gy.ravel()]
+    n_out = int(problem.P[K.HEADER + int(problem.P[0])])
+    out = outputs(problem, theta, grid, n_out)
+    cls = out.argmax(axis=1) if n_out > 1 else (out[:, 0] > (0.0 if model.loss in ("hinge", "logistic") else 0.5))
+    ax.contourf(gx, gy, cls.reshape(gx.shape).astype(float), alpha=0.3, cmap="coolwarm")
+    ax.scatter(data.X[:, 0], data.X[:, 1], c=data.y, s=12, cmap="coolwarm", edgecolors="k", linewidths=0.3)
+    ax.set(title=f"decision boundary · {title}", xlabel="x1", ylabel="x2")
+    return fig

@@ -1,0 +1,117 @@
+"""task=train: backprop against central differences for every activation and loss, the
+tutorial's backpropagation examples, learning on standard data sets, bad input."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from runner import app
+from runner.errors import ConfigError
+from tests.conftest import compose
+
+
+def run(tmp_path, *overrides):
+    cfg = compose(["task=train", "tracking=none", "quiet=true", *overrides])
+    return app.execute(cfg, tmp_path / f"r{len(list(tmp_path.iterdir()))}")
+
+
+def preset(tmp_path, name):
+    cfg = compose([f"+experiment=seed/{name}", "tracking=none", "quiet=true"])
+    return app.execute(cfg, tmp_path / name)
+
+
+sig = lambda z: 1 / (1 + math.exp(-z))
+
+
+def test_backprop_111_forward_backward_and_update(tmp_path):
+    r = preset(tmp_path, "backprop_111")
+    f = r.final
+    (z1,), (z2,) = f["forward"]["z"]
+    (h,), (y,) = f["forward"]["a"]
+    assert (round(z1, 3), round(h, 3), round(z2, 3), round(y, 3)) == (0.3, 0.574, 0.545, 0.633)
+    assert round(r.trajectory["loss"][0], 3) == 0.028
+    dw1, db1, dw2, db2 = r.trajectory["grad"][0]
+    dy = 2 * (y - 0.8)
+    dz2 = dy * y * (1 - y)
+    dh = dz2 * 0.6
+    dz1 = dh * h * (1 - h)
+    assert round(dy, 3) == -0.334 and round(dz2, 3) == -0.078 and round(dh, 3) == -0.047 and round(dz1, 3) == -0.011
+    np.testing.assert_allclose([dw2, db2, dw1, db1], [dz2 * h, dz2, dz1 * 0.5, dz1], rtol=1e-12)
+    assert (round(dw2, 3), round(db2, 3), round(dw1, 3), round(db1, 3)) == (-0.045, -0.078, -0.006, -0.011)
+    w1, b1, w2, b2 = f["params"]
+    assert (round(w2, 4), round(b2, 4), round(w1, 4), round(b1, 4)) == (0.6045, 0.2078, 0.4006, 0.1011)
+    assert f["grad_check"]["max_rel_error"] < 1e-6
+
+
+def test_practice_problem_2(tmp_path):
+    """The tutorial's -0.178 multiplies rounded factors (-0.756 x 0.235); exactly it is -0.1774."""
+    r = preset(tmp_path, "backprop_practice2")
+    (a,), = r.final["forward"]["a"]
+    assert round(r.final["forward"]["z"][0][0], 3) == 0.5 and round(a, 3) == 0.622
+    assert round(r.trajectory["loss"][0], 3) == 0.143
+    exact = 2 * (sig(0.5) - 1) * sig(0.5) * (1 - sig(0.5))
+    assert r.trajectory["grad"][0][0] == pytest.approx(exact, rel=1e-12) and round(exact, 4) == -0.1774
+
+
+def test_binary_cross_entropy_example(tmp_path):
+    r = preset(tmp_path, "backprop_bce")
+    assert round(r.trajectory["grad"][0][0], 3) == -0.378 and round(r.final["params"][0], 3) == 0.538
+
+
+ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]
+LOSS_OUT = [("mse", "identity"), ("mse", "tanh"), ("bce", "sigmoid"), ("cce", "softmax"),
+            ("hinge", "identity"), ("logistic", "identity")]
+
+
+@pytest.mark.parametrize("act,loss_out", list(itertools.product(ACTS, LOSS_OUT)))
+def test_backprop_matches_central_differences(tmp_path, act, loss_out):
+    """Away from kinks: relu/leaky_relu pre-activations and hinge margins of exactly 0 have
+    measure zero for these random weights and data."""
+    loss, out = loss_out
+    data = "spirals" if loss == "cce" else ("linear" if loss == "mse" else "moons")
+    extra = ["data.d=3"] if data == "linear" else []
+    r = run(tmp_path, f"data={data}", *extra, "data.n=40", f"model.activation={act}", f"model.output={out}",
+            f"model.loss={loss}", "model.hidden=[5,4]", "model.l2=0.01", "model.init=normal", "model.init_sigma=0.7",
+            "train.steps=1", "train.grad_check=true")
+    assert r.final["grad_check"]["max_rel_error"] < 1e-6, r.final["grad_check"]
+
+
+def test_learns_moons_and_xor_and_digits(tmp_path):
+    moons = run(tmp_path, "data=moons", "optim=adam", "optim.lr=0.01", "train.steps=3000").final
+    assert moons["val_accuracy"] > 0.9
+    xor = run(tmp_path, "data=xor", "model.hidden=[8]", "optim=adam", "optim.lr=0.05", "train.steps=2000").final
+    assert xor["train_accuracy"] == 1.0
+    digits = run(tmp_path, "data=digits", "model.hidden=[32]", "model.output=softmax", "model.loss=cce",
+                 "optim=adam", "optim.lr=0.005", "train.steps=1500").final
+    assert digits["val_accuracy"] > 0.9 and digits["layers"] == [64, 32, 10]
+
+
+def test_same_seed_same_network(tmp_path):
+    a = run(tmp_path, "train.steps=200", "seed=4").final["params"]
+    b = run(tmp_path, "train.steps=200", "seed=4").final["params"]
+    c = run(tmp_path, "train.steps=200", "seed=5").final["params"]
+    assert a == b and a != c
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["model.loss=bce", "model.output=identity"], "model.loss"),
+    (["model.loss=cce", "model.output=softmax", "data=linear"], "model.loss"),
+    (["data=spirals", "model.loss=bce"], "model.loss"),
+    (["model.weights=[1,2,3]"], "model.weights"),
+    (["model.hidden=[0]"], "model.hidden"),
+    (["data=linear", "model.loss=bce"], "data"),
+    (["model.output=softmax", "model.loss=mse"], "model.output"),
+    (["train.steps=0"], "train.steps"),
+    (["model.activation=swish"], "model.activation"),
+])
+def test_bad_input_is_one_error_before_work(tmp_path, overrides, key):
+    with pytest.raises(ConfigError) as e:
+        run(tmp_path, *overrides)
+    assert e.value.key == key
+
+
+def test_divergence_is_reported(tmp_path):
+    r = run(tmp_path, "data=linear", "model.loss=mse", "model.output=identity", "model.activation=relu",
+            "optim=gd", "optim.lr=50", "train.steps=500")
+    assert r.status == "DIVERGED" and r.trajectory["loss"].size <= 501
