@@ -33,16 +33,18 @@ class TrainData:
     val_fraction: float = 0.2
     standardize: bool = False
     seed: Optional[int] = None      # split and synthetic data; null = the run's seed
+    T: int = 10                     # sequence: length
 
     def check(self):
         positive("n", self.n)
         non_negative("noise", self.noise)
         in_range("val_fraction", self.val_fraction, 0.0, 1.0)
         in_range("classes", self.classes, 2, 100, hi_open=False)
+        in_range("T", self.T, 1, 10_000, hi_open=False)
 
 
 DATA_SCHEMAS = {name: type(f"{name.title()}Data", (TrainData,), {"__annotations__": {"name": str}, "name": name})
-                for name in ("point", "xor", "moons", "spirals", "linear", "csv", *BUNDLED)}
+                for name in ("point", "xor", "moons", "spirals", "linear", "csv", "sequence", *BUNDLED)}
 for _cls in DATA_SCHEMAS.values():
     dataclass(_cls)
 
@@ -96,6 +98,11 @@ def _raw(cfg, rng):
         r = rng.uniform(0.05, 1.0, cfg.n)
         angle = 4.0 * r + 2 * np.pi * k / cfg.classes + cfg.noise * rng.standard_normal(cfg.n)
         return np.c_[r * np.cos(angle), r * np.sin(angle)], k.astype(float), "classification"
+    if name == "sequence":      # remember the first value over T steps: x = (v, 0, ..., 0), y = v
+        v = rng.uniform(-1, 1, cfg.n)
+        X = np.zeros((cfg.n, cfg.T))
+        X[:, 0] = v
+        return X + cfg.noise * np.c_[np.zeros(cfg.n), rng.standard_normal((cfg.n, cfg.T - 1))], v, "regression"
     if name == "linear":
         X = rng.standard_normal((cfg.n, cfg.d))
         w = rng.standard_normal(cfg.d)

@@ -115,3 +115,46 @@ def test_divergence_is_reported(tmp_path):
     r = run(tmp_path, "data=linear", "model.loss=mse", "model.output=identity", "model.activation=relu",
             "optim=gd", "optim.lr=50", "train.steps=500")
     assert r.status == "DIVERGED" and r.trajectory["loss"].size <= 501
+
+
+def test_rnn_backprop_through_time_matches_central_differences(tmp_path):
+    r = run(tmp_path, "model=rnn", "data=sequence", "data.T=6", "data.n=30", "data.noise=0.1",
+            "train.steps=1", "train.grad_check=true")
+    assert r.final["grad_check"]["max_rel_error"] < 1e-6 and r.final["params_count"] == 8 * 8 + 3 * 8 + 1
+
+
+def test_rnn_gradients_vanish_with_sequence_length(tmp_path):
+    ratios = [run(tmp_path, "model=rnn", "data=sequence", f"data.T={T}", "train.steps=1").final["dL_dh_ratio_first_to_last"]
+              for T in (5, 10, 20)]
+    assert ratios[0] > ratios[1] > ratios[2] and ratios[2] < 1e-4
+
+
+def test_vanishing_gradient_product(tmp_path):
+    f = preset(tmp_path, "backprop_vanishing_product").final
+    norms = f["dL_dh_norm_start"]
+    assert norms[0] / norms[-1] == pytest.approx(0.5 ** 10, rel=1e-4) and round(0.5 ** 10, 3) == 0.001
+
+
+def test_convolution_gradient_in_the_tutorials_convention():
+    """y_n = sum_m w_m x_{n+m} (cross-correlation, zero padding on the right, PyTorch's Conv1d):
+    x = [1, 2, 3, 4], w = [1, 0] gives y = x, and dL/dy = 1 gives dL/dw = [10, 9] as printed.
+    (With the true convolution the tutorial writes, sum_m f[m] g[n - m], it would be [10, 6].)"""
+    from kernels.rnn import conv1d, conv1d_backward
+
+    x, w = np.array([1.0, 2, 3, 4]), np.array([1.0, 0])
+    y = np.empty(4)
+    conv1d(x, w, y)
+    assert y.tolist() == [1, 2, 3, 4]
+    gx, gw = np.empty(4), np.empty(2)
+    conv1d_backward(x, w, np.ones(4), gx, gw)
+    assert gw.tolist() == [10, 9] and gx.tolist() == [1, 1, 1, 1]
+    # and against finite differences for random data
+    rng = np.random.default_rng(0)
+    x, w, gy = rng.normal(size=9), rng.normal(size=3), rng.normal(size=9)
+    conv1d_backward(x, w, gy, gx := np.empty(9), gw := np.empty(3))
+    loss = lambda x_, w_: float(gy @ (lambda out: (conv1d(x_, w_, out), out)[1])(np.empty(9)))
+    h = 1e-6
+    num_w = [(loss(x, w + h * e) - loss(x, w - h * e)) / (2 * h) for e in np.eye(3)]
+    num_x = [(loss(x + h * e, w) - loss(x - h * e, w)) / (2 * h) for e in np.eye(9)]
+    np.testing.assert_allclose(gw, num_w, rtol=1e-7)
+    np.testing.assert_allclose(gx, num_x, rtol=1e-7, atol=1e-9)

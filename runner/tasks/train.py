@@ -54,6 +54,18 @@ class MLP:
 
 
 @dataclass
+class RNN:
+    """Elman RNN h_t = tanh(W_h h_{t-1} + W_x x_t + b), read out by w_o . h_T + c (kernels.rnn)."""
+    name: str = "rnn"
+    hidden: int = 8
+    init_sigma: float = 0.5        # weights ~ N(0, init_sigma^2 / hidden); biases 0
+    weights: Optional[List[float]] = None
+
+    def check(self):
+        in_range("hidden", self.hidden, 1, 1024, hi_open=False)
+
+
+@dataclass
 class TrainKnobs(OptimizeKnobs):
     steps: int = 2000
     grad_tol: float = 0.0
@@ -63,11 +75,12 @@ class TrainKnobs(OptimizeKnobs):
 
 
 SCHEMA = TrainKnobs
-GROUPS = {"model": {"mlp": MLP}, "data": DATA_SCHEMAS, "optim": OPTIM_SCHEMAS, "schedule": SCHEDULE_SCHEMAS}
+GROUPS = {"model": {"mlp": MLP, "rnn": RNN}, "data": DATA_SCHEMAS, "optim": OPTIM_SCHEMAS, "schedule": SCHEDULE_SCHEMAS}
 
 
 def warmup() -> None:
     import kernels.mlp  # noqa: F401
+    import kernels.rnn  # noqa: F401
 
 
 def run(cfg, ctx):
@@ -78,6 +91,8 @@ def run(cfg, ctx):
     optim_obj = v.get("optim") or validate_group("optim", cfg.optim, OPTIM_SCHEMAS)
     sched_obj = v.get("schedule") or validate_group("schedule", cfg.schedule, SCHEDULE_SCHEMAS)
     data = load(data_cfg, ctx.seed)
+    if model.name == "rnn":
+        return _train_rnn(model, data, data_cfg, knobs, optim_obj, sched_obj, ctx)
     problem, sizes = network_problem(model, data, ctx.seed)
     check = grad_check(problem) if knobs.grad_check else None
     run_, outcome, kstatus, message, compile_s, batch = minimise(problem, optim_obj, sched_obj, knobs, ctx)
@@ -242,4 +257,61 @@ def decision_boundary(problem, theta, data, model, title):
     ax.contourf(gx, gy, cls.reshape(gx.shape).astype(float), alpha=0.3, cmap="coolwarm")
     ax.scatter(data.X[:, 0], data.X[:, 1], c=data.y, s=12, cmap="coolwarm", edgecolors="k", linewidths=0.3)
     ax.set(title=f"decision boundary · {title}", xlabel="x1", ylabel="x2")
+    return fig
+
+
+def _train_rnn(model, data, data_cfg, knobs, optim_obj, sched_obj, ctx):
+    """BPTT on sequences; ||dL/dh_t|| for every t (at the start and at the end) shows how the
+    gradient that reaches early steps vanishes as T grows."""
+    from kernels import rnn as R
+
+    if data_cfg.name != "sequence":
+        raise ConfigError("data.name", "model=rnn reads sequences: use data=sequence")
+    H, T = model.hidden, data.X.shape[1]
+    count = H * H + 3 * H + 1
+    if model.weights is not None:
+        if len(model.weights) != count:
+            raise ConfigError("model.weights", f"expected {count} values for hidden={H}, got {len(model.weights)}")
+        x0 = np.array(model.weights, dtype=float)
+    else:
+        rng = np.random.Generator(np.random.PCG64([ctx.seed, 11]))
+        x0 = np.concatenate([rng.standard_normal(H * H) * model.init_sigma / np.sqrt(H),
+                             rng.standard_normal(H) * model.init_sigma, np.zeros(H),
+                             rng.standard_normal(H) * model.init_sigma / np.sqrt(H), [0.0]])
+    P = np.array([float(H)])
+    problem = Problem("rnn", f"Elman RNN, hidden {H}, T={T}", count, x0, R.rnn_value_grad, None, P,
+                      data.X, np.ascontiguousarray(data.y), [f"theta{i}" for i in range(count)], [], data.X.shape[0])
+    start = np.zeros(T)
+    R.hidden_grad_norms(x0, P, data.X, problem.y, start)
+    check = grad_check(problem) if knobs.grad_check else None
+    run_, outcome, kstatus, message, compile_s, batch = minimise(problem, optim_obj, sched_obj, knobs, ctx)
+    result = _result(run_, problem, optim_obj, sched_obj, batch, outcome, kstatus, message, compile_s)
+    end = np.zeros(T)
+    R.hidden_grad_norms(run_.theta, P, data.X, problem.y, end)
+    result.task = "train"
+    result.final.pop("x0", None)
+    result.final.update(params_count=count, T=T, dL_dh_norm_start=start.tolist(), dL_dh_norm_end=end.tolist(),
+                        dL_dh_ratio_first_to_last=float(start[0] / start[-1]) if start[-1] > 0 else None)
+    if check is not None:
+        result.final["grad_check"] = check
+    if data.X_val.shape[0]:
+        result.final["val_loss"] = problem_loss(problem, run_.theta, data.X_val, np.ascontiguousarray(data.y_val))
+    result.info.update(model="rnn", data="sequence", problem=f"rnn H={H} T={T}")
+    steps = np.arange(1, T + 1, dtype=np.int64)
+    result.metrics["dL_dh_norm_start"] = Series(steps, start)
+    result.metrics["dL_dh_norm_end"] = Series(steps, end)
+    result.trajectory["weights"] = run_.theta.copy()
+    result.plots = [p for p in result.plots if p[0] == "loss.png"]
+    result.plots.append(("hidden_grad_norms.png", lambda: _grad_norm_plot(start, end, T)))
+    return result
+
+
+def _grad_norm_plot(start, end, T):
+    fig = plots.figure()
+    ax = fig.add_subplot()
+    t = np.arange(1, T + 1)
+    ax.semilogy(t, np.maximum(start, 1e-300), "o-", label="at the start")
+    ax.semilogy(t, np.maximum(end, 1e-300), "s-", label="after training")
+    ax.set(xlabel="time step t", ylabel="mean ||dL/dh_t||", title=f"gradient reaching h_t (T = {T})")
+    ax.legend()
     return fig
