@@ -1,0 +1,145 @@
+"""Training speed: SGD steps/s of calclab's backprop kernel (through the shared descent loop)
+against NumPy and, when installed, PyTorch and JAX, side by side in one process.
+
+    NUMBA_NUM_THREADS=1 python benchmarks/bench_train.py --threads 1
+
+(a) MLP 64-128-128-10, tanh, softmax cross-entropy, batch 256 (calclab: float64; the others
+    as noted), plain SGD;  (b) the tutorial's 1-1-1 sigmoid network on its single point.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+
+import numpy as np
+
+from timing import best_of
+
+
+def calclab_case(sizes, acts, loss, X, y, batch, steps, lr):
+    from kernels import mlp as K
+    from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
+    from runner.problems import Problem
+    from runner.tasks.optimize import Run
+    from runner.tasks.train import TrainKnobs
+
+    P = np.array([len(sizes) - 1, 1.0, loss, 0.0, 0.01, *sizes, *acts], dtype=float)
+    count = sum(sizes[i + 1] * sizes[i] + sizes[i + 1] for i in range(len(sizes) - 1))
+    x0 = np.random.default_rng(0).normal(scale=0.1, size=count)
+    problem = Problem("mlp", "bench", count, x0, K.mlp_value_grad, None, P, X, y, [], [], X.shape[0])
+    opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=lr))
+    sid, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
+    knobs = TrainKnobs(steps=steps, batch_size=batch, record_params=0)
+
+    def go():
+        r = Run(problem, opt_id, hp, sid, sp, lr, 0.0, batch if batch < X.shape[0] else 0, 0, knobs)
+        r.step(steps)
+    return go
+
+
+def numpy_mlp(X, y, batch, steps, lr):
+    rng = np.random.default_rng(0)
+    W1, W2, W3 = (rng.normal(scale=0.1, size=s) for s in ((64, 128), (128, 128), (128, 10)))
+    b1, b2, b3 = np.zeros(128), np.zeros(128), np.zeros(10)
+    Y = np.eye(10)[y.astype(int)]
+
+    def go():
+        nonlocal W1, W2, W3, b1, b2, b3
+        for t in range(steps):
+            i = (t * batch) % (X.shape[0] - batch)
+            xb, yb = X[i:i + batch], Y[i:i + batch]
+            h1 = np.tanh(xb @ W1 + b1)
+            h2 = np.tanh(h1 @ W2 + b2)
+            z = h2 @ W3 + b3
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            d3 = (p - yb) / batch
+            d2 = (d3 @ W3.T) * (1 - h2 ** 2)
+            d1 = (d2 @ W2.T) * (1 - h1 ** 2)
+            W3 -= lr * h2.T @ d3; b3 -= lr * d3.sum(0)
+            W2 -= lr * h1.T @ d2; b2 -= lr * d2.sum(0)
+            W1 -= lr * xb.T @ d1; b1 -= lr * d1.sum(0)
+    return go
+
+
+def torch_mlp(X, y, batch, steps, lr):
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Tanh(), torch.nn.Linear(128, 128), torch.nn.Tanh(),
+                              torch.nn.Linear(128, 10)).double()
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    Xt, yt = torch.tensor(X), torch.tensor(y, dtype=torch.long)
+
+    def go():
+        for t in range(steps):
+            i = (t * batch) % (X.shape[0] - batch)
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(Xt[i:i + batch]), yt[i:i + batch]).backward()
+            opt.step()
+    return go
+
+
+def jax_mlp(X, y, batch, steps, lr):
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(0)
+    params = [jnp.array(rng.normal(scale=0.1, size=s)) for s in ((64, 128), (128,), (128, 128), (128,), (128, 10), (10,))]
+
+    def loss(p, xb, yb):
+        h = jnp.tanh(xb @ p[0] + p[1])
+        h = jnp.tanh(h @ p[2] + p[3])
+        z = h @ p[4] + p[5]
+        return -jnp.mean(jax.nn.log_softmax(z)[jnp.arange(xb.shape[0]), yb])
+
+    @jax.jit
+    def step(p, xb, yb):
+        g = jax.grad(loss)(p, xb, yb)
+        return [a - lr * b for a, b in zip(p, g)]
+
+    Xj, yj = jnp.array(X), jnp.array(y.astype(int))
+
+    def go():
+        p = params
+        for t in range(steps):
+            i = (t * batch) % (X.shape[0] - batch)
+            p = step(p, Xj[i:i + batch], yj[i:i + batch])
+        jax.block_until_ready(p)
+    return go
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=200)
+    args = ap.parse_args()
+    if args.threads:
+        for v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[v] = str(args.threads)
+    from kernels import mlp as K
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4096, 64))
+    y = rng.integers(0, 10, 4096).astype(float)
+    steps = args.steps
+    cases = [("calclab", calclab_case([64, 128, 128, 10], [K.TANH, K.TANH, K.SOFTMAX], K.CCE, X, y, 256, steps, 0.05)),
+             ("numpy", numpy_mlp(X, y, 256, steps, 0.05))]
+    if importlib.util.find_spec("torch"):
+        cases.append(("torch", torch_mlp(X, y, 256, steps, 0.05)))
+    if importlib.util.find_spec("jax"):
+        cases.append(("jax-jit", jax_mlp(X, y, 256, steps, 0.05)))
+    print(f"# threads={args.threads or 'default'}  (a) MLP 64-128-128-10 tanh, softmax CE, batch 256, float64, SGD")
+    base = None
+    for name, go in cases:
+        rate = steps / best_of(go, 3)
+        base = base or rate
+        print(f"{name:>10}: {rate:10,.0f} steps/s   calclab/this = {base / rate:5.2f}x")
+    one = calclab_case([1, 1, 1], [K.SIGMOID, K.SIGMOID], K.MSE, np.array([[0.5]]), np.array([0.8]), 1, 1_000_000, 0.1)
+    print(f"(b) 1-1-1 sigmoid network, SGD: {1_000_000 / best_of(one, 3):,.0f} steps/s (calclab)")
+
+
+if __name__ == "__main__":
+    main()
