@@ -104,87 +104,125 @@ def forward(theta, P, x, A, Z):
 
 
 @njit(cache=True)
-def _output_delta(P, A, Z, L, n_out, out_act, y, i, delta):
-    """Loss of row i and dL/dz at the output layer into delta."""
+def _activate(code, Z, alpha):
+    n, m = Z.shape
+    A = np.empty_like(Z)
+    if code == SOFTMAX:
+        for i in range(n):
+            mx = Z[i, 0]
+            for k in range(m):
+                mx = max(mx, Z[i, k])
+            s = 0.0
+            for k in range(m):
+                A[i, k] = math.exp(Z[i, k] - mx)
+                s += A[i, k]
+            for k in range(m):
+                A[i, k] /= s
+    elif code == TANH:
+        A[:, :] = np.tanh(Z)
+    else:
+        for i in range(n):
+            for k in range(m):
+                A[i, k] = _act(code, Z[i, k], alpha)
+    return A
+
+
+@njit(cache=True)
+def _batch_delta(P, Z, A, y, out_act, delta):
+    """Sum over the batch of the loss; dL/dz of every row at the output layer into delta."""
+    n, n_out = Z.shape
     loss_code = int(P[2])
-    alpha = P[4]
-    if loss_code == MSE:
-        loss = 0.0
-        for k in range(n_out):
-            e = A[L, k] - y[i * n_out + k]
-            loss += e * e
-            delta[k] = 2.0 * e
-        if out_act == SOFTMAX:
+    loss = 0.0
+    for i in range(n):
+        if loss_code == MSE:
+            for k in range(n_out):
+                e = A[i, k] - y[i * n_out + k]
+                loss += e * e
+                delta[i, k] = 2.0 * e
+            if out_act == SOFTMAX:
+                s = 0.0
+                for k in range(n_out):
+                    s += delta[i, k] * A[i, k]
+                for k in range(n_out):
+                    delta[i, k] = A[i, k] * (delta[i, k] - s)
+            else:
+                for k in range(n_out):
+                    delta[i, k] *= _dact(out_act, Z[i, k], A[i, k], P[4])
+            continue
+        z = Z[i, 0]
+        t = y[i]
+        if loss_code == BCE:
+            delta[i, 0] = A[i, 0] - t
+            loss += max(z, 0.0) + math.log1p(math.exp(-abs(z))) - t * z
+        elif loss_code == CCE:
+            c = int(t)
+            mx = Z[i, 0]
+            for k in range(n_out):
+                mx = max(mx, Z[i, k])
             s = 0.0
             for k in range(n_out):
-                s += delta[k] * A[L, k]
-            for k in range(n_out):
-                delta[k] = A[L, k] * (delta[k] - s)
-        else:
-            for k in range(n_out):
-                delta[k] *= _dact(out_act, Z[L - 1, k], A[L, k], alpha)
-        return loss
-    z = Z[L - 1, 0]
-    t = y[i]
-    if loss_code == BCE:
-        delta[0] = A[L, 0] - t
-        return max(z, 0.0) + math.log1p(math.exp(-abs(z))) - t * z
-    if loss_code == CCE:
-        c = int(t)
-        m = Z[L - 1, 0]
-        for k in range(n_out):
-            m = max(m, Z[L - 1, k])
-        s = 0.0
-        for k in range(n_out):
-            s += math.exp(Z[L - 1, k] - m)
-            delta[k] = A[L, k]
-        delta[c] -= 1.0
-        return m + math.log(s) - Z[L - 1, c]
-    if loss_code == HINGE:
-        slack = 1.0 - t * z
-        delta[0] = -t if slack > 0 else 0.0
-        return slack if slack > 0 else 0.0
-    mz = -t * z                                            # LOGISTIC
-    delta[0] = -t * (1.0 / (1.0 + math.exp(-mz)) if mz >= 0 else math.exp(mz) / (1.0 + math.exp(mz)))
-    return max(mz, 0.0) + math.log1p(math.exp(-abs(mz)))
+                s += math.exp(Z[i, k] - mx)
+                delta[i, k] = A[i, k]
+            delta[i, c] -= 1.0
+            loss += mx + math.log(s) - Z[i, c]
+        elif loss_code == HINGE:
+            slack = 1.0 - t * z
+            delta[i, 0] = -t if slack > 0 else 0.0
+            loss += slack if slack > 0 else 0.0
+        else:                                              # LOGISTIC
+            mz = -t * z
+            delta[i, 0] = -t * (1.0 / (1.0 + math.exp(-mz)) if mz >= 0 else math.exp(mz) / (1.0 + math.exp(mz)))
+            loss += max(mz, 0.0) + math.log1p(math.exp(-abs(mz)))
+    return loss
 
 
 @njit(OBJECTIVE_SIG, cache=True)
 def mlp_value_grad(theta, grad_out, P, X, y):
+    """The batch at once: one matrix product per layer forward and two backward (BLAS)."""
     L, bias, sizes, acts, off, width = layout(P)
     alpha = P[4]
     n = X.shape[0]
-    A = np.empty((L + 1, width))
-    Z = np.empty((L, width))
-    delta = np.empty(width)
-    prev = np.empty(width)
     grad_out[:] = 0.0
     loss = 0.0
-    for i in range(n):
-        forward(theta, P, X[i], A, Z)
-        loss += _output_delta(P, A, Z, L, sizes[L], acts[L - 1], y, i, delta)
+    if n > 0:
+        As = [np.ascontiguousarray(X)]
+        Zs = [np.empty((0, 0))]
+        for l in range(L):
+            n_in, n_out = sizes[l], sizes[l + 1]
+            W = theta[off[l]: off[l] + n_out * n_in].reshape((n_out, n_in))
+            Z = np.dot(As[l], W.T)
+            if bias:
+                b = theta[off[l] + n_out * n_in: off[l + 1]]
+                for i in range(n):
+                    for k in range(n_out):
+                        Z[i, k] += b[k]
+            Zs.append(Z)
+            As.append(_activate(acts[l], Z, alpha))
+        D = np.empty((n, sizes[L]))
+        loss = _batch_delta(P, Zs[L], As[L], y, acts[L - 1], D)
+        inv = 1.0 / n
+        loss *= inv
         for l in range(L - 1, -1, -1):
             n_in, n_out = sizes[l], sizes[l + 1]
-            w0 = off[l]
-            b0 = w0 + n_out * n_in
+            W = theta[off[l]: off[l] + n_out * n_in].reshape((n_out, n_in))
+            gW = np.dot(D.T, As[l])
+            k0 = off[l]
             for o in range(n_out):
-                d = delta[o]
                 for j in range(n_in):
-                    grad_out[w0 + o * n_in + j] += d * A[l, j]
-                if bias:
-                    grad_out[b0 + o] += d
-            if l > 0:
-                for j in range(n_in):
+                    grad_out[k0 + o * n_in + j] = gW[o, j] * inv
+            if bias:
+                for o in range(n_out):
                     s = 0.0
-                    for o in range(n_out):
-                        s += theta[w0 + o * n_in + j] * delta[o]
-                    prev[j] = s * _dact(acts[l - 1], Z[l - 1, j], A[l, j], alpha)
-                for j in range(n_in):
-                    delta[j] = prev[j]
-    inv = 1.0 / n if n > 0 else 0.0
-    loss *= inv
-    for k in range(grad_out.size):
-        grad_out[k] *= inv
+                    for i in range(n):
+                        s += D[i, o]
+                    grad_out[k0 + n_out * n_in + o] = s * inv
+            if l > 0:
+                Dp = np.dot(D, W)
+                Zp, Ap = Zs[l], As[l]
+                for i in range(n):
+                    for j in range(n_in):
+                        Dp[i, j] *= _dact(acts[l - 1], Zp[i, j], Ap[i, j], alpha)
+                D = Dp
     lam = P[3]
     if lam > 0:
         for l in range(L):
