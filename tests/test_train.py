@@ -158,3 +158,17 @@ def test_convolution_gradient_in_the_tutorials_convention():
     num_x = [(loss(x + h * e, w) - loss(x - h * e, w)) / (2 * h) for e in np.eye(9)]
     np.testing.assert_allclose(gw, num_w, rtol=1e-7)
     np.testing.assert_allclose(gx, num_x, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_same_numbers_with_one_or_two_threads(tmp_path):
+    from tests.conftest import run_cli
+
+    weights = []
+    for threads in ("1", "2"):
+        out = run_cli(["task=train", "data=moons", "train.steps=300", "seed=2", "tracking=none", f"hydra.run.dir=t{threads}"],
+                      cwd=tmp_path, env_extra={"NUMBA_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+                                               "OMP_NUM_THREADS": threads})
+        assert out.returncode == 0, out.stderr
+        weights.append(np.load(tmp_path / f"t{threads}" / "trajectory.npz")["weights"])
+    np.testing.assert_array_equal(weights[0], weights[1])
