@@ -141,6 +141,8 @@ def test_same_seed_same_estimate_and_the_trace_in_mlflow(tmp_path, run_app, mlfl
     assert steps == result.trajectory["n"].tolist() and steps[-1] == 200000
     assert (run_dir / "plots" / "convergence.png").is_file()
     assert doc["final"]["n"] == 200000 and doc["integrator"] == "mc"
+    tags = client.get_run(doc["mlflow_run_id"]).data.tags
+    assert tags["seed"] == "0" and tags["chunks"] == str(-(-200000 // 65536)) and int(tags["threads"]) >= 1
 
 
 @pytest.mark.parametrize("overrides,key", [

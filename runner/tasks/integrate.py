@@ -290,7 +290,8 @@ def _result(g, method, ns, trace, seed) -> Result:
     if errors is not None:
         metrics["abs_error"] = Series(steps, errors)
     info = {"integrand": g.name, "integrator": method.name, "label": g.label, "d": g.d, "seed": seed,
-            "chunk": M.CHUNK, "threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))}
+            "chunk_size": M.CHUNK, "chunks": -(-int(ns[-1]) // M.CHUNK) if method.name in MC_METHODS else 0,
+            "threads": _threads()}
     status, message = FINISHED, ""
     if not math.isfinite(est):
         status = FAILED
@@ -298,7 +299,8 @@ def _result(g, method, ns, trace, seed) -> Result:
                    "the estimate is not finite")
     result = Result(task="integrate", status=status, message=message, final=final, info=info, metrics=metrics,
                     trajectory={"n": steps, "estimate": np.array([t[0] for t in trace]), "standard_error": ses},
-                    tags={"numba_compile_s": f"{g.compile_seconds:.3f}"})
+                    tags={"numba_compile_s": f"{g.compile_seconds:.3f}", "chunks": str(info["chunks"]),
+                          "chunk_size": str(M.CHUNK), "threads": str(info["threads"])})
     if errors is not None:
         result.plots = [("convergence.png", lambda: _convergence_plot(ns, errors, ses, g.label, method.name))]
     return result
@@ -350,3 +352,9 @@ def _information(g, method, ns, seed) -> Result:
                             posterior={"mu": g.meta["posterior_mu"], "sigma": g.meta["posterior_sigma"]},
                             q={"mu": g.meta["q_mu"], "sigma": g.meta["q_sigma"]})
     return result
+
+
+def _threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
