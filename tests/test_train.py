@@ -172,3 +172,17 @@ def test_same_numbers_with_one_or_two_threads(tmp_path):
         assert out.returncode == 0, out.stderr
         weights.append(np.load(tmp_path / f"t{threads}" / "trajectory.npz")["weights"])
     np.testing.assert_array_equal(weights[0], weights[1])
+
+
+def test_gradient_norm_per_layer_is_logged(tmp_path, run_app, mlflow_uri):
+    result, doc, run_dir = run_app("task=train", "data=moons", "train.steps=100", "train.record_params=5")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_uri)
+    for layer in (1, 2, 3):
+        hist = sorted(client.get_metric_history(doc["mlflow_run_id"], f"grad_norm.layer{layer}"), key=lambda m: m.step)
+        assert [m.step for m in hist] == list(range(0, 101, 5))
+    g = result.trajectory["grad"]
+    total = np.sqrt(sum(result.metrics[f"grad_norm.layer{l}"].values ** 2 for l in (1, 2, 3)))
+    np.testing.assert_allclose(total, np.linalg.norm(g, axis=1), rtol=1e-12)
+    assert (run_dir / "plots" / "decision_boundary.png").is_file()

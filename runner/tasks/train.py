@@ -70,7 +70,7 @@ class TrainKnobs(OptimizeKnobs):
     steps: int = 2000
     grad_tol: float = 0.0
     batch_size: Optional[int] = 32
-    record_params: int = 0
+    record_params: int = 10
     grad_check: bool = False
 
 
@@ -114,11 +114,26 @@ def run(cfg, ctx):
     if data.X.shape[0] == 1 and problem.dim <= 20:
         result.final["forward"] = forward_trace(problem, problem.x0, data.X[0])
     result.trajectory["weights"] = theta.copy()
+    _layer_grad_norms(result, sizes, model.bias)
     result.plots = [p for p in result.plots if p[0] == "loss.png"]
     if data.X.shape[1] == 2 and data.kind == "classification":
         result.plots.append(("decision_boundary.png",
                              lambda: decision_boundary(problem, theta, data, model, result.info["problem"])))
     return result
+
+
+def _layer_grad_norms(result, sizes, bias) -> None:
+    """Metrics grad_norm.layer<l>: the norm of each layer's (W, b) gradient at the recorded
+    steps (every train.record_params-th step)."""
+    grads = result.trajectory.get("grad")
+    if grads is None or not len(grads):
+        return
+    steps = result.trajectory["params_step"]
+    start = 0
+    for l in range(len(sizes) - 1):
+        count = sizes[l + 1] * sizes[l] + (sizes[l + 1] if bias else 0)
+        result.metrics[f"grad_norm.layer{l + 1}"] = Series(steps, np.linalg.norm(grads[:, start:start + count], axis=1))
+        start += count
 
 
 def network_problem(model, data, seed):
