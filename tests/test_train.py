@@ -186,3 +186,13 @@ def test_gradient_norm_per_layer_is_logged(tmp_path, run_app, mlflow_uri):
     total = np.sqrt(sum(result.metrics[f"grad_norm.layer{l}"].values ** 2 for l in (1, 2, 3)))
     np.testing.assert_allclose(total, np.linalg.norm(g, axis=1), rtol=1e-12)
     assert (run_dir / "plots" / "decision_boundary.png").is_file()
+
+
+def test_categorical_cross_entropy_gradient_is_softmax_minus_onehot(tmp_path):
+    r = preset(tmp_path, "backprop_cce")
+    (probs,) = r.final["forward"]["a"]
+    assert np.round(probs, 3).tolist() == [0.090, 0.245, 0.665]
+    grad_b = r.trajectory["grad"][0][3:]
+    np.testing.assert_allclose(grad_b, np.array(probs) - [0, 0, 1], rtol=1e-12)
+    assert r.trajectory["loss"][0] == pytest.approx(-math.log(probs[2]), rel=1e-12)
+    assert r.final["grad_check"]["max_rel_error"] < 1e-6

@@ -140,14 +140,15 @@ def network_problem(model, data, seed):
     """The Problem whose value_grad is the network's loss over (X, y) and whose x0 is the
     initial parameter vector; ConfigError if sizes, outputs or labels do not fit the data."""
     n_in = data.X.shape[1]
+    labels = data.y.ndim == 1 and data.y.size and (data.y >= 0).all() and (data.y == np.round(data.y)).all()
     if model.loss == "cce":
-        n_out = data.n_classes
+        if data.kind != "classification" and not labels:
+            raise ConfigError("model.loss", "cce needs class labels 0..K-1 (a classification data set)")
+        n_out = max(data.n_classes, int(data.y.max()) + 1)
     elif model.loss == "mse" and data.y.ndim == 2:
         n_out = data.y.shape[1]
     else:
         n_out = 1
-    if model.loss == "cce" and data.kind != "classification":
-        raise ConfigError("model.loss", "cce needs class labels (a classification data set)")
     if model.loss in ("bce", "hinge", "logistic") and data.kind == "classification" and data.n_classes > 2:
         raise ConfigError("model.loss", f"'{model.loss}' is for two classes; this data has {data.n_classes}: use cce")
     if model.output == "softmax" and model.loss != "cce" and n_out == 1:
