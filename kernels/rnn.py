@@ -14,6 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels.mlp import _act, _activate, _batch_delta, _dact
 from kernels.signatures import OBJECTIVE_SIG
 
 
@@ -114,3 +115,94 @@ def conv1d_backward(x, w, gy, gx, gw):
             if n + m < N:
                 gw[m] += gy[n] * x[n + m]
                 gx[n + m] += gy[n] * w[m]
+
+
+@njit(OBJECTIVE_SIG, cache=True)
+def cnn_value_grad(theta, grad_out, P, X, y):
+    """A 1-D convolutional network on signals (rows of X, length N): C filters of width K in the
+    convolution convention above, bias and activation per filter, then a dense read-out of the
+    C x N features to the output layer and loss of kernels.mlp.
+    P = [C, K, act, out_act, n_out, loss, l2, alpha];
+    theta = [w (C x K), b (C), W_out (n_out x C*N), b_out (n_out)]."""
+    C, K, act, out_act, n_out = int(P[0]), int(P[1]), int(P[2]), int(P[3]), int(P[4])
+    alpha = P[7]
+    n, N = X.shape
+    F = C * N
+    wo = C * K + C
+    bo = wo + n_out * F
+    grad_out[:] = 0.0
+    Zc = np.empty((n, F))
+    Ac = np.empty((n, F))
+    y_conv = np.empty(N)
+    for r in range(n):
+        for c in range(C):
+            conv1d(X[r], theta[c * K:(c + 1) * K], y_conv)
+            for j in range(N):
+                z = y_conv[j] + theta[C * K + c]
+                Zc[r, c * N + j] = z
+                Ac[r, c * N + j] = _act(act, z, alpha)
+    W = theta[wo:bo].reshape((n_out, F))
+    Z = np.dot(Ac, W.T)
+    for r in range(n):
+        for k in range(n_out):
+            Z[r, k] += theta[bo + k]
+    A = _activate(out_act, Z, alpha)
+    Pm = np.zeros(5)
+    Pm[2] = P[5]
+    Pm[4] = alpha
+    D = np.empty((n, n_out))
+    loss = _batch_delta(Pm, Z, A, y, out_act, D)
+    inv = 1.0 / max(n, 1)
+    gW = np.dot(D.T, Ac)
+    for k in range(n_out):
+        s = 0.0
+        for r in range(n):
+            s += D[r, k]
+        grad_out[bo + k] = s * inv
+        for f in range(F):
+            grad_out[wo + k * F + f] = gW[k, f] * inv
+    dF = np.dot(D, W)
+    gx = np.empty(N)
+    gw = np.empty(K)
+    dy = np.empty(N)
+    for r in range(n):
+        for c in range(C):
+            for j in range(N):
+                dy[j] = dF[r, c * N + j] * _dact(act, Zc[r, c * N + j], Ac[r, c * N + j], alpha)
+                grad_out[C * K + c] += dy[j] * inv
+            conv1d_backward(X[r], theta[c * K:(c + 1) * K], dy, gx, gw)
+            for m in range(K):
+                grad_out[c * K + m] += gw[m] * inv
+    loss *= inv
+    lam = P[6]
+    if lam > 0:
+        for k in range(C * K):
+            loss += lam * theta[k] * theta[k]
+            grad_out[k] += 2.0 * lam * theta[k]
+        for k in range(wo, bo):
+            loss += lam * theta[k] * theta[k]
+            grad_out[k] += 2.0 * lam * theta[k]
+    return loss
+
+
+@njit(cache=True)
+def cnn_predict(theta, P, X, out):
+    """Output-layer activations of cnn_value_grad's network for every row of X into out."""
+    C, K, act, out_act, n_out = int(P[0]), int(P[1]), int(P[2]), int(P[3]), int(P[4])
+    alpha = P[7]
+    n, N = X.shape
+    F = C * N
+    wo = C * K + C
+    bo = wo + n_out * F
+    Ac = np.empty((n, F))
+    y_conv = np.empty(N)
+    for r in range(n):
+        for c in range(C):
+            conv1d(X[r], theta[c * K:(c + 1) * K], y_conv)
+            for j in range(N):
+                Ac[r, c * N + j] = _act(act, y_conv[j] + theta[C * K + c], alpha)
+    Z = np.dot(Ac, theta[wo:bo].reshape((n_out, F)).T)
+    for r in range(n):
+        for k in range(n_out):
+            Z[r, k] += theta[bo + k]
+    out[:, :] = _activate(out_act, Z, alpha)

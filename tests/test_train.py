@@ -196,3 +196,19 @@ def test_categorical_cross_entropy_gradient_is_softmax_minus_onehot(tmp_path):
     np.testing.assert_allclose(grad_b, np.array(probs) - [0, 0, 1], rtol=1e-12)
     assert r.trajectory["loss"][0] == pytest.approx(-math.log(probs[2]), rel=1e-12)
     assert r.final["grad_check"]["max_rel_error"] < 1e-6
+
+
+@pytest.mark.parametrize("act,loss_out", [("tanh", ("mse", "identity")), ("relu", ("cce", "softmax")),
+                                          ("sigmoid", ("bce", "sigmoid")), ("leaky_relu", ("logistic", "identity"))])
+def test_convolutional_network_backprop_matches_central_differences(tmp_path, act, loss_out):
+    loss, out = loss_out
+    data = {"mse": ["data=sequence", "data.noise=0.3"], "cce": ["data=spirals"], "bce": ["data=moons"],
+            "logistic": ["data=moons"]}[loss]
+    r = run(tmp_path, "model=cnn1d", *data, "data.n=30", f"model.activation={act}", f"model.output={out}",
+            f"model.loss={loss}", "model.kernel_size=2", "model.l2=0.01", "train.steps=1", "train.grad_check=true")
+    assert r.final["grad_check"]["max_rel_error"] < 1e-6, r.final["grad_check"]
+
+
+def test_convolutional_network_learns_digits(tmp_path):
+    f = run(tmp_path, "model=cnn1d", "data=digits", "train.steps=400").final
+    assert f["val_accuracy"] > 0.9 and f["params_count"] == 4 * 3 + 4 + 10 * 4 * 64 + 10

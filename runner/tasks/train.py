@@ -27,6 +27,16 @@ LOSSES = {"mse": K.MSE, "bce": K.BCE, "cce": K.CCE, "hinge": K.HINGE, "logistic"
 NEEDS = {"bce": "sigmoid", "cce": "softmax", "hinge": "identity", "logistic": "identity"}
 
 
+def _check_head(m) -> None:
+    """Activations, output and loss that exist and fit each other."""
+    one_of("activation", m.activation, [a for a in ACTIVATIONS if a != "softmax"])
+    one_of("output", m.output, list(ACTIVATIONS))
+    one_of("loss", m.loss, list(LOSSES))
+    non_negative("l2", m.l2)
+    if m.loss in NEEDS and m.output != NEEDS[m.loss]:
+        raise ConfigError("loss", f"'{m.loss}' needs output={NEEDS[m.loss]} (got output={m.output})")
+
+
 @dataclass
 class MLP:
     name: str = "mlp"
@@ -42,15 +52,10 @@ class MLP:
     alpha: float = 0.01               # leaky_relu slope for z <= 0
 
     def check(self):
-        one_of("activation", self.activation, [a for a in ACTIVATIONS if a != "softmax"])
-        one_of("output", self.output, list(ACTIVATIONS))
-        one_of("loss", self.loss, list(LOSSES))
+        _check_head(self)
         one_of("init", self.init, ("xavier", "he", "normal"))
-        non_negative("l2", self.l2)
         if any(h < 1 for h in self.hidden):
             raise ConfigError("hidden", f"layer sizes must be >= 1, got {list(self.hidden)}")
-        if self.loss in NEEDS and self.output != NEEDS[self.loss]:
-            raise ConfigError("loss", f"'{self.loss}' needs output={NEEDS[self.loss]} (got output={self.output})")
 
 
 @dataclass
@@ -66,6 +71,27 @@ class RNN:
 
 
 @dataclass
+class CNN1D:
+    """filters x (1-D convolution of width kernel_size, the tutorial's convention; bias;
+    activation), then a dense read-out of all filters' outputs (kernels.rnn.cnn_value_grad)."""
+    name: str = "cnn1d"
+    filters: int = 4
+    kernel_size: int = 3
+    activation: str = "relu"
+    output: str = "softmax"
+    loss: str = "cce"
+    init_sigma: float = 0.3
+    weights: Optional[List[float]] = None
+    l2: float = 0.0
+    alpha: float = 0.01
+
+    def check(self):
+        in_range("filters", self.filters, 1, 256, hi_open=False)
+        in_range("kernel_size", self.kernel_size, 1, 1024, hi_open=False)
+        _check_head(self)
+
+
+@dataclass
 class TrainKnobs(OptimizeKnobs):
     steps: int = 2000
     grad_tol: float = 0.0
@@ -75,7 +101,7 @@ class TrainKnobs(OptimizeKnobs):
 
 
 SCHEMA = TrainKnobs
-GROUPS = {"model": {"mlp": MLP, "rnn": RNN}, "data": DATA_SCHEMAS, "optim": OPTIM_SCHEMAS, "schedule": SCHEDULE_SCHEMAS}
+GROUPS = {"model": {"mlp": MLP, "rnn": RNN, "cnn1d": CNN1D}, "data": DATA_SCHEMAS, "optim": OPTIM_SCHEMAS, "schedule": SCHEDULE_SCHEMAS}
 
 
 def warmup() -> None:
@@ -93,7 +119,10 @@ def run(cfg, ctx):
     data = load(data_cfg, ctx.seed)
     if model.name == "rnn":
         return _train_rnn(model, data, data_cfg, knobs, optim_obj, sched_obj, ctx)
-    problem, sizes = network_problem(model, data, ctx.seed)
+    if model.name == "cnn1d":
+        problem, sizes = cnn_problem(model, data, ctx.seed)
+    else:
+        problem, sizes = network_problem(model, data, ctx.seed)
     check = grad_check(problem) if knobs.grad_check else None
     run_, outcome, kstatus, message, compile_s, batch = minimise(problem, optim_obj, sched_obj, knobs, ctx)
     result = _result(run_, problem, optim_obj, sched_obj, batch, outcome, kstatus, message, compile_s)
@@ -102,7 +131,7 @@ def run(cfg, ctx):
     result.final.pop("x0", None)
     result.final["params_count"] = int(theta.size)
     result.final["layers"] = sizes
-    result.info.update(model="mlp", data=data_cfg.name, problem=f"mlp {'-'.join(map(str, sizes))}")
+    result.info.update(model=model.name, data=data_cfg.name, problem=f"{model.name} {'-'.join(map(str, sizes))}")
     if data.kind == "classification":
         result.final["train_accuracy"] = accuracy(theta, problem, data.X, data.y, model)
         if data.X_val.shape[0]:
@@ -114,7 +143,8 @@ def run(cfg, ctx):
     if data.X.shape[0] == 1 and problem.dim <= 20:
         result.final["forward"] = forward_trace(problem, problem.x0, data.X[0])
     result.trajectory["weights"] = theta.copy()
-    _layer_grad_norms(result, sizes, model.bias)
+    if model.name == "mlp":
+        _layer_grad_norms(result, sizes, model.bias)
     result.plots = [p for p in result.plots if p[0] == "loss.png"]
     if data.X.shape[1] == 2 and data.kind == "classification":
         result.plots.append(("decision_boundary.png",
@@ -136,10 +166,8 @@ def _layer_grad_norms(result, sizes, bias) -> None:
         start += count
 
 
-def network_problem(model, data, seed):
-    """The Problem whose value_grad is the network's loss over (X, y) and whose x0 is the
-    initial parameter vector; ConfigError if sizes, outputs or labels do not fit the data."""
-    n_in = data.X.shape[1]
+def output_size(model, data) -> int:
+    """How many outputs the loss needs on this data; ConfigError if they do not fit."""
     labels = data.y.ndim == 1 and data.y.size and (data.y >= 0).all() and (data.y == np.round(data.y)).all()
     if model.loss == "cce":
         if data.kind != "classification" and not labels:
@@ -153,6 +181,14 @@ def network_problem(model, data, seed):
         raise ConfigError("model.loss", f"'{model.loss}' is for two classes; this data has {data.n_classes}: use cce")
     if model.output == "softmax" and model.loss != "cce" and n_out == 1:
         raise ConfigError("model.output", "softmax over one output is constant; use sigmoid, or loss=cce")
+    return n_out
+
+
+def network_problem(model, data, seed):
+    """The Problem whose value_grad is the network's loss over (X, y) and whose x0 is the
+    initial parameter vector; ConfigError if sizes, outputs or labels do not fit the data."""
+    n_in = data.X.shape[1]
+    n_out = output_size(model, data)
     sizes = [n_in, *model.hidden, n_out]
     acts = [ACTIVATIONS[model.activation]] * len(model.hidden) + [ACTIVATIONS[model.output]]
     P = np.array([len(sizes) - 1, 1.0 if model.bias else 0.0, LOSSES[model.loss], model.l2, model.alpha,
@@ -170,6 +206,29 @@ def network_problem(model, data, seed):
     problem = Problem("mlp", f"MLP {'-'.join(map(str, sizes))} ({model.activation}, {model.loss})", count, x0,
                       K.mlp_value_grad, K.mlp_hessian, P, data.X, y, names, [], data.X.shape[0])
     return problem, sizes
+
+
+def cnn_problem(model, data, seed):
+    from kernels.rnn import cnn_value_grad
+
+    N = data.X.shape[1]
+    n_out = output_size(model, data)
+    C, Kw = model.filters, model.kernel_size
+    count = C * Kw + C + n_out * C * N + n_out
+    if model.weights is not None:
+        if len(model.weights) != count:
+            raise ConfigError("model.weights", f"expected {count} values, got {len(model.weights)}")
+        x0 = np.array(model.weights, dtype=float)
+    else:
+        rng = np.random.Generator(np.random.PCG64([seed, 13]))
+        x0 = np.concatenate([rng.standard_normal(C * Kw) * model.init_sigma, np.zeros(C),
+                             rng.standard_normal(n_out * C * N) * np.sqrt(2.0 / (C * N)), np.zeros(n_out)])
+    P = np.array([C, Kw, ACTIVATIONS[model.activation], ACTIVATIONS[model.output], n_out, LOSSES[model.loss],
+                  model.l2, model.alpha], dtype=float)
+    problem = Problem("cnn1d", f"1-D CNN {C}x{Kw} -> {n_out} ({model.activation}, {model.loss})", count, x0,
+                      cnn_value_grad, None, P, data.X, targets(data.y, model, n_out),
+                      [f"theta{i}" for i in range(count)], [], data.X.shape[0])
+    return problem, [N, C * N, n_out]
 
 
 def targets(y, model, n_out):
@@ -215,12 +274,21 @@ def problem_loss(problem, theta, X, y) -> float:
 
 def outputs(problem, theta, X, n_out):
     out = np.zeros((X.shape[0], n_out))
-    K.predict(theta, problem.P, np.ascontiguousarray(X), out)
+    if problem.name == "cnn1d":
+        from kernels.rnn import cnn_predict
+
+        cnn_predict(theta, problem.P, np.ascontiguousarray(X), out)
+    else:
+        K.predict(theta, problem.P, np.ascontiguousarray(X), out)
     return out
 
 
+def n_outputs(problem) -> int:
+    return int(problem.P[4]) if problem.name == "cnn1d" else int(problem.P[K.HEADER + int(problem.P[0])])
+
+
 def accuracy(theta, problem, X, y, model) -> float:
-    n_out = int(problem.P[K.HEADER + int(problem.P[0])])
+    n_out = n_outputs(problem)
     out = outputs(problem, theta, X, n_out)
     if model.loss == "cce" or n_out > 1:
         pred = out.argmax(axis=1)
@@ -267,7 +335,7 @@ def decision_boundary(problem, theta, data, model, title):
     lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 150), np.linspace(lo[1], hi[1], 150))
     grid = np.c_[gx.ravel(), gy.ravel()]
-    n_out = int(problem.P[K.HEADER + int(problem.P[0])])
+    n_out = n_outputs(problem)
     out = outputs(problem, theta, grid, n_out)
     cls = out.argmax(axis=1) if n_out > 1 else (out[:, 0] > (0.0 if model.loss in ("hinge", "logistic") else 0.5))
     ax.contourf(gx, gy, cls.reshape(gx.shape).astype(float), alpha=0.3, cmap="coolwarm")
