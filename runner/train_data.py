@@ -110,7 +110,12 @@ def _raw(cfg, rng):
     if name == "csv":
         from runner.datasets import DataConfig, load as load_csv
 
-        data = load_csv(DataConfig(source="csv", path=cfg.path, target=cfg.target), "regression", 0)
+        if not cfg.path:
+            raise ConfigError("data.path", "required for data=csv")
+        try:
+            data = load_csv(DataConfig(source="csv", path=cfg.path, target=cfg.target), "regression", 0)
+        except ConfigError as e:     # the loader names problem.data.*; here the keys are data.*
+            raise ConfigError(e.key.replace("problem.data", "data"), e.problem) from None
         if cfg.task == "classification":
             return data.X, _class_index(data.y), "classification"
         return data.X, data.y, "regression"

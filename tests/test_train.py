@@ -212,3 +212,18 @@ def test_convolutional_network_backprop_matches_central_differences(tmp_path, ac
 def test_convolutional_network_learns_digits(tmp_path):
     f = run(tmp_path, "model=cnn1d", "data=digits", "train.steps=400").final
     assert f["val_accuracy"] > 0.9 and f["params_count"] == 4 * 3 + 4 + 10 * 4 * 64 + 10
+
+
+def test_csv_data_and_its_errors_name_the_train_keys(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("a,b,label\n" + "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(40)) + "\n")
+    r = run(tmp_path, "data=csv", f"data.path={f}", "train.steps=10")
+    assert r.final["layers"][0] == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,label\n1,0\nx,1\n")
+    with pytest.raises(ConfigError) as e:
+        run(tmp_path, "data=csv", f"data.path={bad}")
+    assert e.value.key == "data.path" and "not a number" in e.value.problem
+    with pytest.raises(ConfigError) as e:
+        run(tmp_path, "data=csv", f"data.path={tmp_path / 'missing.csv'}")
+    assert e.value.key == "data.path" and "file not found" in e.value.problem
