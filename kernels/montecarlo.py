@@ -1,5 +1,5 @@
-"""Integration kernels: every integrand as a function g(u) on the unit cube [0, 1]^d, and the
-sums that Monte Carlo, quasi-Monte Carlo and quadrature need from it.
+"""Monte Carlo kernels: every integrand as a function g(u) on the unit cube [0, 1]^d, and the
+per-chunk sums that plain, antithetic, control-variate, importance and stratified sampling need.
 
 Integrands (``kind``; P's layout per kind):
   BOX_EXPR    g = vol * f(a + (b - a) u), f compiled by runner.expr      P = [d, a (d), b (d)]
@@ -8,28 +8,33 @@ Integrands (``kind``; P's layout per kind):
               g = phi(t) pi (1 + t^2), t = tan(pi (u - 1/2))  (a change of variables, no truncation)
                                                                          P = [mu, sigma]
   GENZ        the six Genz families on [0, 1]^d                           P = [d, family, c (d), w (d)]
-  EXPECT      f(F^-1(u)) for X ~ uniform(a, b), normal(mu, sigma), exponential(rate): E_p[f(X)]
-                                                                         P = [dist, p1, p2]
-Monte Carlo sums (:func:`mc_sums`) are kept per chunk of CHUNK samples; chunk c draws from the
-counter-based stream (seed, c), so the first k chunks of a run with n samples are the same
-numbers as a run with k * CHUNK samples (checkpoints come from prefix sums, for free), and
-the chunks are summed serially in a fixed order: the same seed gives bit-identical results
-whatever the thread count.
+  EXPECT      f(F^-1(u)) with independent X_i ~ uniform(a_i, b_i), normal(mu_i, sigma_i) or
+              exponential(rate_i): E_p[f(X)]                              P = [d, dist, p1 (d), p2 (d)]
+Non-finite values of g are not summed: each kernel counts them (a column of its sums) so the
+task can say how many there were.
+
+Random numbers: chunk c of CHUNK samples draws from the counter-based stream (seed, c), so the
+first k chunks of a run with n samples are the same numbers as a run with k * CHUNK samples
+(checkpoints come from prefix sums, for free), and the chunks are summed serially in a fixed
+order: the same seed gives bit-identical results whatever the thread count.  Memory is the
+per-chunk sums only, (n / CHUNK) x N_SUMS doubles; no sample is stored.
 """
 import math
 
 import numpy as np
 from numba import njit, prange, types
 
-from kernels.rng import stream_key, uniform
+from kernels.rng import stream_key, uniform, uniform_pair
 from kernels.signatures import MAT, VEC
 
 BOX_EXPR, POWER, GAUSS_PDF, GENZ, EXPECT = 0, 1, 2, 3, 4
 OSCILLATORY, PRODUCT_PEAK, CORNER_PEAK, GAUSSIAN, CONTINUOUS, DISCONTINUOUS = 0, 1, 2, 3, 4, 5
 UNIFORM, NORMAL, EXPONENTIAL = 0, 1, 2
 PLAIN, ANTITHETIC, CONTROL, IMPORTANCE = 0, 1, 2, 3
+Q_POWER, Q_NORMAL, Q_UNIFORM = 0, 1, 2     # importance proposals (see proposal_point)
 CHUNK = 1 << 16
-N_SUMS = 5          # per chunk: sum g, sum g^2, sum h, sum h^2, sum g h  (h: control variate / weight)
+N_SUMS = 6          # per chunk: sum g, sum g^2, three method columns (see mc_sums), non-finite count
+STRATIFIED_STREAMS = 1 << 40                # stratified sampling's streams: (seed, 2^40 + chunk)
 
 PointFn = types.FunctionType(types.float64(VEC))
 TWO_PI = 2.0 * math.pi
@@ -108,6 +113,21 @@ def _genz(u, P):
 
 
 @njit(cache=True)
+def _expect_point(P, u, x):
+    """x_i = F^-1(u_i) for the distribution of EXPECT's P (inverse CDF: no truncation)."""
+    d = int(P[0])
+    dist = int(P[1])
+    for i in range(d):
+        p1, p2 = P[2 + i], P[2 + d + i]
+        if dist == UNIFORM:
+            x[i] = p1 + (p2 - p1) * u[i]
+        elif dist == NORMAL:
+            x[i] = p1 + p2 * norm_ppf(u[i])
+        else:
+            x[i] = -math.log1p(-u[i]) / p1
+
+
+@njit(cache=True)
 def g_of(kind, P, f, u, x):
     """The integrand on the unit cube at u (x: scratch of length d)."""
     if kind == POWER:
@@ -121,13 +141,7 @@ def g_of(kind, P, f, u, x):
         t = math.tan(math.pi * (u[0] - 0.5))
         return math.exp(-0.5 * t * t) / math.sqrt(TWO_PI) * math.pi * (1.0 + t * t)
     if kind == EXPECT:
-        dist = int(P[0])
-        if dist == UNIFORM:
-            x[0] = P[1] + (P[2] - P[1]) * u[0]
-        elif dist == NORMAL:
-            x[0] = P[1] + P[2] * norm_ppf(u[0])
-        else:
-            x[0] = -math.log1p(-u[0]) / P[1]
+        _expect_point(P, u, x)
         return f(x)
     d = int(P[0])
     vol = 1.0
@@ -138,130 +152,205 @@ def g_of(kind, P, f, u, x):
     return vol * f(x)
 
 
-@njit(cache=True)
-def _draw(key, counter, d, u):
-    for i in range(d):
-        u[i] = uniform(key, counter * d + i)
-
-
 @njit(types.float64(VEC), cache=True)
 def no_expression(x):
     """The PointFn given to the kernels for integrands that are not expressions."""
     return math.nan
 
 
+@njit(cache=True)
+def norm_cdf(z):
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+@njit(cache=True)
+def proposal_point(Q, u, v):
+    """Map uniforms u to a point v of the importance proposal q on the unit cube; returns 1 / q(v).
+
+    Q = [proposal, p1 (d), p2 (d), p3 (d), p4 (d)], a product over the coordinates of
+      Q_POWER    q_i(v) = (alpha_i + 1) v^alpha_i          p1 = alpha   (v = u^(1 / (alpha + 1)))
+      Q_NORMAL   N(loc_i, scale_i^2) truncated to [0, 1]    p1 = loc, p2 = scale, p3 = Phi(-loc/scale),
+                                                            p4 = Phi((1-loc)/scale) - p3 (its mass)
+      Q_UNIFORM  uniform on [lo_i, hi_i]                    p1 = lo, p2 = hi
+    """
+    d = u.size
+    kind = int(Q[0])
+    inv_q = 1.0
+    for i in range(d):
+        p1, p2, p3, p4 = Q[1 + i], Q[1 + d + i], Q[1 + 2 * d + i], Q[1 + 3 * d + i]
+        if kind == Q_POWER:
+            v[i] = u[i] ** (1.0 / (p1 + 1.0))
+            inv_q /= (p1 + 1.0) * v[i] ** p1
+        elif kind == Q_NORMAL:
+            z = norm_ppf(p3 + u[i] * p4)
+            v[i] = p1 + p2 * z
+            inv_q *= p2 * p4 * math.sqrt(TWO_PI) * math.exp(0.5 * z * z)
+        else:
+            v[i] = p1 + (p2 - p1) * u[i]
+            inv_q *= p2 - p1
+    return inv_q
+
+
+@njit(cache=True)
+def _draw(key, counter, d, u):
+    for i in range(d):
+        u[i] = uniform(key, counter * d + i)
+
+
 _I64, _F64 = types.int64, types.float64
 
 
-@njit(types.void(_I64, VEC, PointFn, _I64, _I64, _I64, _I64, _F64, MAT), cache=True, parallel=True)
-def mc_sums(kind, P, f, d, n, seed, method, alpha, sums):
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _square_sums(key, m, a, w, row):
+    """The tutorial's x^2 on [a, a + w]: sums of g = w (a + w u)^2 over m samples, two uniforms per
+    64-bit draw (:func:`kernels.rng.uniform_pair`; sample 2j is the high half of draw j, 2j + 1 the
+    low half).  Reassociation lets the sums vectorise; NaN checks stay (no nnan/ninf flags)."""
+    s0 = 0.0
+    s1 = 0.0
+    for j in range(m // 2):
+        u1, u2 = uniform_pair(key, j)
+        t = a + w * u1
+        g = w * (t * t)
+        s0 += g
+        s1 += g * g
+        t = a + w * u2
+        g = w * (t * t)
+        s0 += g
+        s1 += g * g
+    if m % 2:
+        t = a + w * uniform_pair(key, m // 2)[0]
+        g = w * (t * t)
+        s0 += g
+        s1 += g * g
+    row[0] = s0
+    row[1] = s1
+    row[2:] = 0.0
+
+
+@njit(cache=True)
+def _chunk_sums(kind, P, f, d, key, m, method, Q, row):
+    """One chunk of mc_sums (m samples from the stream with ``key``) into ``row``."""
+    u = np.empty(d)
+    v = np.empty(d)
+    x = np.empty(d)
+    s = np.zeros(N_SUMS)
+    if method == ANTITHETIC:
+        m = m // 2
+    for j in range(m):
+        _draw(key, j, d, u)
+        h = 0.0
+        h2 = 0.0
+        gh = 0.0
+        if method == ANTITHETIC:
+            for i in range(d):
+                v[i] = 1.0 - u[i]
+            ga = g_of(kind, P, f, u, x)
+            gb = g_of(kind, P, f, v, x)
+            g = 0.5 * (ga + gb)
+            h = ga + gb                     # the single evaluations, for plain MC's variance
+            h2 = ga * ga + gb * gb
+        elif method == IMPORTANCE:
+            h = proposal_point(Q, u, v)     # the weight 1 / q
+            graw = g_of(kind, P, f, v, x)
+            g = graw * h
+            h2 = h * h
+            gh = graw * graw * h            # E_q[g^2 / q] = E_uniform[g^2]
+        else:
+            g = g_of(kind, P, f, u, x)
+            if method == CONTROL:
+                for i in range(d):
+                    h += u[i]
+                h2 = h * h
+                gh = g * h
+        if not math.isfinite(g):
+            s[5] += 1.0
+            continue
+        s[0] += g
+        s[1] += g * g
+        s[2] += h
+        s[3] += h2
+        s[4] += gh
+    row[:] = s
+
+
+@njit(types.void(_I64, VEC, PointFn, _I64, _I64, _I64, _I64, VEC, MAT), cache=True, parallel=True)
+def mc_sums(kind, P, f, d, n, seed, method, Q, sums):
     """Per-chunk sums for n samples (``sums``: (ceil(n / CHUNK), N_SUMS)).
 
     PLAIN      g(U)
     ANTITHETIC (g(U) + g(1 - U)) / 2 per pair (each pair is two evaluations of the n)
     CONTROL    g(U) and the control h(U) = sum_i U_i (E h = d / 2) for a regression estimator
-    IMPORTANCE U_i = V_i^(1/(alpha+1)) from q(u) = prod (alpha+1) u_i^alpha; g / q, weight 1 / q
+    IMPORTANCE g(V) / q(V), V ~ q (:func:`proposal_point`, proposal ``Q``), weight 1 / q
     Columns: sum g, sum g^2, then per method: (h, h^2, g h) for CONTROL; (g(U) + g(1-U),
-    g(U)^2 + g(1-U)^2, 0) for ANTITHETIC; (w, w^2, g^2 w) with w = 1/q for IMPORTANCE.
+    g(U)^2 + g(1-U)^2, 0) for ANTITHETIC; (w, w^2, g^2 w) with w = 1/q for IMPORTANCE; then the
+    number of non-finite g (left out of the sums).
+    x^2 (POWER with p = 2) by PLAIN goes through a specialised loop on two uniforms per draw.
     """
     n_chunks = sums.shape[0]
+    tight = kind == POWER and method == PLAIN and P[3] == 2.0
     for c in prange(n_chunks):
         key = stream_key(seed, c)
-        lo = c * CHUNK
-        m = min(CHUNK, n - lo)
-        u = np.empty(d)
-        v = np.empty(d)
-        x = np.empty(d)
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
-        s4 = 0.0
-        if method == ANTITHETIC:
-            m = m // 2
-        if kind == POWER and method == PLAIN and P[3] == 2.0:   # the tutorial's x^2: a tight loop
-            a, w = P[1], P[2] - P[1]
-            for j in range(m):
-                t = a + w * uniform(key, j)
-                gj = w * (t * t)
-                s0 += gj
-                s1 += gj * gj
-            m = 0
-        for j in range(m):
-            _draw(key, j, d, u)
-            h = 0.0
-            h2 = 0.0
-            gh = 0.0
-            if method == ANTITHETIC:
-                for i in range(d):
-                    v[i] = 1.0 - u[i]
-                ga = g_of(kind, P, f, u, x)
-                gb = g_of(kind, P, f, v, x)
-                g = 0.5 * (ga + gb)
-                h = ga + gb                     # the single evaluations, for plain MC's variance
-                h2 = ga * ga + gb * gb
-            elif method == IMPORTANCE:
-                q = 1.0
-                for i in range(d):
-                    v[i] = u[i] ** (1.0 / (alpha + 1.0))
-                    q *= (alpha + 1.0) * v[i] ** alpha
-                h = 1.0 / q
-                graw = g_of(kind, P, f, v, x)
-                g = graw * h
-                h2 = h * h
-                gh = graw * graw * h            # E_q[g^2 / q] = E_uniform[g^2]
-            else:
-                g = g_of(kind, P, f, u, x)
-                if method == CONTROL:
-                    for i in range(d):
-                        h += u[i]
-            if method == CONTROL or method == PLAIN:
-                h2 = h * h
-                gh = g * h
-            s0 += g
-            s1 += g * g
-            s2 += h
-            s3 += h2
-            s4 += gh
-        sums[c, 0] = s0
-        sums[c, 1] = s1
-        sums[c, 2] = s2
-        sums[c, 3] = s3
-        sums[c, 4] = s4
+        m = min(CHUNK, n - c * CHUNK)
+        if tight:
+            _square_sums(key, m, P[1], P[2] - P[1], sums[c])
+        else:
+            _chunk_sums(kind, P, f, d, key, m, method, Q, sums[c])
 
 
-@njit(types.void(_I64, VEC, PointFn, MAT, VEC, VEC), cache=True, parallel=True)
-def point_sums(kind, P, f, U, weights, out):
-    """sum_j w_j g(U_j) and sum_j w_j g(U_j)^2 over the rows of U (points given: QMC, quadrature,
-    the user's samples) into out[0], out[1], summed serially in a fixed order."""
-    n, d = U.shape
-    vals = np.empty(n)
-    for j in prange(n):
-        x = np.empty(d)
-        vals[j] = g_of(kind, P, f, U[j], x)
+@njit(cache=True)
+def _stratum_chunk(kind, P, f, d, k, key, first, count, row):
+    """Strata first .. first + count - 1 (of k^d, numbered in base k), two points in each."""
+    u = np.empty(d)
+    x = np.empty(d)
+    cell = np.empty(d)
     s0 = 0.0
     s1 = 0.0
-    for j in range(n):
-        s0 += weights[j] * vals[j]
-        s1 += weights[j] * vals[j] * vals[j]
-    out[0] = s0
-    out[1] = s1
+    s2 = 0.0
+    bad = 0.0
+    for j in range(count):
+        rest = first + j
+        for i in range(d):
+            cell[i] = rest % k
+            rest //= k
+        pair = 0.0
+        ga = 0.0
+        for p in range(2):
+            for i in range(d):
+                u[i] = (cell[i] + uniform(key, (2 * j + p) * d + i)) / k
+            gp = g_of(kind, P, f, u, x)
+            if p == 0:
+                ga = gp
+            pair += gp
+        gb = pair - ga
+        if not math.isfinite(pair):
+            bad += 2.0
+            continue
+        s0 += pair
+        s1 += ga * ga + gb * gb
+        s2 += (ga - gb) * (ga - gb)
+    row[0] = s0
+    row[1] = s1
+    row[2] = s2
+    row[3] = 0.0
+    row[4] = 0.0
+    row[5] = bad
 
 
-@njit(types.void(_I64, VEC, PointFn, MAT, VEC), cache=True, parallel=True)
-def point_values(kind, P, f, U, out):
-    """g at every row of U."""
-    n, d = U.shape
-    for j in prange(n):
-        x = np.empty(d)
-        out[j] = g_of(kind, P, f, U[j], x)
+@njit(types.void(_I64, VEC, PointFn, _I64, _I64, _I64, MAT), cache=True, parallel=True)
+def stratified_sums(kind, P, f, d, k, seed, sums):
+    """Stratified sampling: the cube cut into k^d equal cells, two uniform points in each.
 
-
-@njit(types.void(types.uint64, VEC), cache=True)
-def fill_uniforms(key, out):
-    """out[i] = uniform(key, i)."""
-    for i in range(out.size):
-        out[i] = uniform(key, i)
+    sums: (ceil(k^d / (CHUNK / 2)), N_SUMS); chunk c holds CHUNK / 2 strata and draws from the
+    stream (seed, 2^40 + c).  Columns: sum g, sum g^2, sum over strata of (g_a - g_b)^2 (the
+    within-stratum variance: Var(estimate) = sum (g_a - g_b)^2 / (4 k^{2d})), 0, 0, non-finite
+    count.
+    """
+    n_strata = k ** d
+    per = CHUNK // 2
+    for c in prange(sums.shape[0]):
+        first = c * per
+        _stratum_chunk(kind, P, f, d, k, stream_key(seed, STRATIFIED_STREAMS + c), first,
+                       min(per, n_strata - first), sums[c])
 
 
 @njit(types.void(_F64, _F64, _F64, _F64, _I64, _I64, VEC), cache=True)

@@ -12,6 +12,8 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _INV_2_53 = 1.0 / 9007199254740992.0
+_INV_2_32 = 1.0 / 4294967296.0
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @njit(cache=True, inline="always")
@@ -39,6 +41,19 @@ def bits(key, counter):
 def uniform(key, counter):
     """A float64 uniform on [0, 1) with 53 random bits."""
     return float(bits(key, counter) >> uint64(11)) * _INV_2_53
+
+
+@njit(cache=True, inline="always")
+def uniform_pair(key, counter):
+    """Two float64 uniforms on (0, 1) from one 64-bit draw (position ``counter`` of the stream):
+    the high and the low 32 bits, each at the centre of its cell, (k + 1/2) 2^-32.
+
+    Half the mixing work of two :func:`uniform` calls (and it vectorises: one SIMD multiply
+    pair per two samples), at 32-bit resolution: the smallest value is 2^-33, so an inverse
+    CDF fed with it reaches only ~6.3 standard deviations; use :func:`uniform` for tails.
+    """
+    z = bits(key, counter)
+    return (float(z >> uint64(32)) + 0.5) * _INV_2_32, (float(z & _LOW32) + 0.5) * _INV_2_32
 
 
 @njit(cache=True)

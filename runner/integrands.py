@@ -30,6 +30,7 @@ class Integrand:
     exact: Optional[float]
     f: Any = M.no_expression      # numba PointFn
     quantity: str = "integral"    # integral | variance (of f(X) under p, for expectations)
+    box: Optional[np.ndarray] = None   # (d, 2) bounds of the variables when g(u) = vol f(lo + (hi - lo) u)
     compile_seconds: float = 0.0
     meta: dict = field(default_factory=dict)
 
@@ -94,26 +95,31 @@ class ExprIntegrand:
 
 @dataclass
 class Expectation:
-    """E_p[f(X)] (quantity: mean) or Var_p[f(X)] (quantity: variance) for X ~ p, sampled by its
-    inverse CDF (no truncation of infinite ranges)."""
+    """E_p[f(X)] (quantity: mean) or Var_p[f(X)] (quantity: variance) for X ~ p with independent
+    coordinates (a diagonal normal, a product of uniforms or exponentials), sampled through the
+    inverse CDF: infinite ranges without truncation.  Parameters: one value or one per variable."""
     name: str = "expectation"
     f: str = "x"
+    variables: Optional[List[str]] = None
     distribution: str = "uniform"
-    a: float = 0.0        # uniform
-    b: float = 1.0
-    mu: float = 0.0       # normal
-    sigma: float = 1.0
-    rate: float = 1.0     # exponential
+    a: Any = 0.0        # uniform
+    b: Any = 1.0
+    mu: Any = 0.0       # normal
+    sigma: Any = 1.0
+    rate: Any = 1.0     # exponential
     quantity: str = "mean"
     exact: Optional[float] = None
 
     def check(self):
         one_of("distribution", self.distribution, DISTRIBUTIONS)
         one_of("quantity", self.quantity, ("mean", "variance"))
-        if self.distribution == "uniform" and not self.a < self.b:
-            raise ConfigError("b", f"uniform(a, b) needs a < b, got a={self.a}, b={self.b}")
-        positive("sigma", self.sigma)
-        positive("rate", self.rate)
+        for key in ("a", "b", "mu", "sigma", "rate"):
+            values = getattr(self, key)
+            values = list(values) if hasattr(values, "__len__") else [values]
+            if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ConfigError(key, f"must be a number or a list of numbers, got {getattr(self, key)!r}")
+            if key in ("sigma", "rate") and min(values) <= 0:
+                raise ConfigError(key, f"must be > 0, got {getattr(self, key)}")
 
 
 @dataclass
@@ -166,7 +172,8 @@ def build_integrand(v) -> Integrand:
         return _elbo(v)
     if v.name == "power":
         exact = (v.b ** (v.p + 1) - v.a ** (v.p + 1)) / (v.p + 1) if v.p != -1 else math.log(v.b / v.a)
-        return Integrand("power", f"x^{v.p:g} on [{v.a:g}, {v.b:g}]", M.POWER, np.array([1.0, v.a, v.b, v.p]), 1, exact)
+        return Integrand("power", f"x^{v.p:g} on [{v.a:g}, {v.b:g}]", M.POWER, np.array([1.0, v.a, v.b, v.p]), 1, exact,
+                         box=np.array([[v.a, v.b]]))
     if v.name == "gaussian_pdf":
         return Integrand("gaussian_pdf", f"N({v.mu:g}, {v.sigma:g}^2) density over R", M.GAUSS_PDF,
                          np.array([v.mu, v.sigma]), 1, 1.0,
@@ -176,7 +183,7 @@ def build_integrand(v) -> Integrand:
         w = np.resize(np.array(v.w, float), v.d)
         fam = GENZ_FAMILIES.index(v.family)
         return Integrand("genz", f"Genz {v.family}, d={v.d}", M.GENZ, np.concatenate([[v.d, fam], c, w]), v.d,
-                         genz_exact(fam, c, w))
+                         genz_exact(fam, c, w), box=np.tile([0.0, 1.0], (v.d, 1)))
     if v.name == "expr":
         return _expr_integrand(v)
     return _expectation(v)
@@ -201,22 +208,41 @@ def _expr_integrand(v) -> Integrand:
     compiled = compile_expression(parsed)
     P = np.concatenate([[d], box[:, 0], box[:, 1]])
     return Integrand("expr", f"{parsed.text} over {box.tolist()}", M.BOX_EXPR, P, d, v.exact, compiled.value,
-                     compile_seconds=compiled.compile_seconds)
+                     compile_seconds=compiled.compile_seconds, box=box)
 
 
 def _expectation(v) -> Integrand:
     from runner.expr import compile_expression, parse_expression
 
-    parsed = parse_expression(v.f, ["x"], key="integrand.f")
+    parsed = parse_expression(v.f, v.variables, key="integrand.f")
+    if parsed.is_vector:
+        raise ConfigError("integrand.f", "must be one scalar formula")
+    d = len(parsed.variables)
+    keys = {"uniform": ("a", "b"), "normal": ("mu", "sigma"), "exponential": ("rate", None)}[v.distribution]
+    params = [_per_variable(v, key, parsed.variables) if key else np.zeros(d) for key in keys]
+    box = None
+    if v.distribution == "uniform":
+        box = np.stack(params, axis=1)
+        if not (box[:, 0] < box[:, 1]).all():
+            raise ConfigError("integrand.b", f"uniform(a, b) needs a < b, got a={v.a}, b={v.b}")
     compiled = compile_expression(parsed)
     dist = DISTRIBUTIONS.index(v.distribution)
-    params = {"uniform": (v.a, v.b), "normal": (v.mu, v.sigma), "exponential": (v.rate, 0.0)}[v.distribution]
-    shown = {"uniform": f"U({v.a:g}, {v.b:g})", "normal": f"N({v.mu:g}, {v.sigma:g}^2)",
-             "exponential": f"Exp({v.rate:g})"}[v.distribution]
+    shown = {"uniform": f"U({v.a}, {v.b})", "normal": f"N({v.mu}, {v.sigma}^2)", "exponential": f"Exp({v.rate})"}
     word = "E" if v.quantity == "mean" else "Var"
-    return Integrand("expectation", f"{word}[{parsed.text}], X ~ {shown}", M.EXPECT, np.array([dist, *params]), 1,
-                     v.exact, compiled.value, quantity="variance" if v.quantity == "variance" else "integral",
-                     compile_seconds=compiled.compile_seconds)
+    X = "X" if d == 1 else f"({', '.join(parsed.variables)})"
+    return Integrand("expectation", f"{word}[{parsed.text}], {X} ~ {shown[v.distribution]}", M.EXPECT,
+                     np.concatenate([[d, dist], *params]), d, v.exact, compiled.value,
+                     quantity="variance" if v.quantity == "variance" else "integral",
+                     compile_seconds=compiled.compile_seconds, box=box)
+
+
+def _per_variable(v, key, variables) -> np.ndarray:
+    values = getattr(v, key)
+    values = np.array(list(values) if hasattr(values, "__len__") else [values], dtype=float)
+    if values.size not in (1, len(variables)):
+        raise ConfigError(f"integrand.{key}", f"needs 1 or {len(variables)} values (one per variable: "
+                          f"{', '.join(variables)}), got {values.size}")
+    return np.resize(values, len(variables))
 
 
 def genz_exact(fam: int, c: np.ndarray, w: np.ndarray) -> float:

@@ -1,5 +1,5 @@
-"""task=integrate: integrands against closed forms and SciPy, every method, the convergence
-trace, reproducibility by seed (whatever the thread count), the tutorial's examples, bad input."""
+"""task=integrate through the app: every method against closed forms, the convergence trace and its
+slopes, reproducibility by seed (whatever the thread count), the tutorial's examples, bad input."""
 import math
 
 import numpy as np
@@ -7,10 +7,8 @@ import pytest
 from scipy import integrate as si
 from scipy import stats
 
-from kernels import montecarlo as M
 from runner import app
 from runner.errors import ConfigError
-from runner.integrands import GENZ_FAMILIES, genz_exact
 from tests.conftest import compose, run_cli
 
 
@@ -22,35 +20,6 @@ def run(tmp_path, *overrides):
 def preset(tmp_path, name, *extra):
     cfg = compose([f"+experiment=seed/{name}", "tracking=none", "quiet=true", *extra])
     return app.execute(cfg, tmp_path / name)
-
-
-@pytest.mark.parametrize("family", GENZ_FAMILIES)
-def test_genz_closed_forms_match_scipy(family):
-    c, w = np.array([1.5, 2.5]), np.array([0.3, 0.6])
-    fam = GENZ_FAMILIES.index(family)
-    P = np.concatenate([[2, fam], c, w])
-    x = np.empty(2)
-    f = lambda a, b: M.g_of(M.GENZ, P, M.no_expression, np.array([a, b]), x)
-    points = [[w[0]], [w[1]]] if family in ("continuous", "discontinuous") else None
-    opts = [{"points": points[1]}, {"points": points[0]}] if points else [{}, {}]
-    ref, _ = si.nquad(lambda b, a: f(a, b), [[0, 1], [0, 1]], opts=opts)
-    assert genz_exact(fam, c, w) == pytest.approx(ref, rel=1e-8)
-
-
-def test_norm_ppf_matches_scipy():
-    p = np.array([1e-12, 1e-6, 0.01, 0.02425, 0.3, 0.5, 0.8, 0.97575, 0.999999])
-    np.testing.assert_allclose([M.norm_ppf(v) for v in p], stats.norm.ppf(p), rtol=1e-13)
-
-
-def test_mc_chunks_are_prefixes_and_seeded():
-    P = np.array([1.0, 0.0, 1.0, 2.0])
-    a = np.zeros((4, M.N_SUMS))
-    b = np.zeros((2, M.N_SUMS))
-    M.mc_sums(M.POWER, P, M.no_expression, 1, 4 * M.CHUNK, 7, M.PLAIN, 0.0, a)
-    M.mc_sums(M.POWER, P, M.no_expression, 1, 2 * M.CHUNK, 7, M.PLAIN, 0.0, b)
-    np.testing.assert_array_equal(a[:2], b)                 # the first chunks are the same numbers
-    M.mc_sums(M.POWER, P, M.no_expression, 1, 2 * M.CHUNK, 8, M.PLAIN, 0.0, b)
-    assert not np.array_equal(a[:2], b)
 
 
 @pytest.mark.parametrize("integrator,extra,tol", [
