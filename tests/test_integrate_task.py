@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate as si
 from scipy import stats
 
 from runner import app
@@ -122,6 +121,12 @@ def test_same_seed_same_estimate_and_the_trace_in_mlflow(tmp_path, run_app, mlfl
     (["integrand=genz", "integrator=adaptive"], "integrator.name"),
     (["integrand=expr", "integrand.f=\"__import__('os')\""], "integrand.f"),
     (["integrator=importance", "integrator.alpha=-1"], "integrator.alpha"),
+    (["integrator=importance", "integrator.alpha=[1,2]"], "integrator.alpha"),
+    (["integrand=expectation", "integrand.f=x+y", "integrand.mu=[1,2,3]", "integrand.distribution=normal"],
+     "integrand.mu"),
+    (["integrand=x_squared_unit", "integrator=samples", "integrator.samples=[0.5,1.5]"], "integrator.samples"),
+    (["integrand=genz", "integrator=simpson", "integrator.n=100001"], "integrator.n"),
+    (["integrator=adaptive", "integrator.n=10"], "integrator.n"),
 ])
 def test_bad_input_is_one_error_before_work(tmp_path, overrides, key):
     with pytest.raises(ConfigError) as e:
@@ -129,10 +134,69 @@ def test_bad_input_is_one_error_before_work(tmp_path, overrides, key):
     assert e.value.key == key
 
 
-def test_non_finite_integrand_ends_failed_with_the_reason(tmp_path):
+def test_non_finite_integrand_ends_failed_and_says_how_many(tmp_path):
     r = run(tmp_path, "integrand=expr", "integrand.f=\"log(x)\"", "integrand.box=[-1,1]", "integrator=mc",
-            "integrator.n=10000")
-    assert r.status == "FAILED" and "non-finite" in r.message
+            "integrator.n=100000")
+    bad = r.final["non_finite"]
+    assert abs(bad - 50000) < 5 * math.sqrt(25000)                     # log(x) is NaN for x < 0: half the box
+    assert r.status == "FAILED" and f"non-finite (NaN or inf) at {bad} of 100000" in r.message
+    r = run(tmp_path, "integrand=expr", "integrand.f=\"log(x)\"", "integrand.box=[-1,1]",
+            "integrator=gauss_legendre", "integrator.n=10")
+    assert r.status == "FAILED" and r.final["non_finite"] == 5          # the 5 nodes left of 0
+    r = run(tmp_path, "integrand=expectation", "integrand.f=x**2", "integrand.distribution=normal",
+            "integrator=simpson", "integrator.n=9")
+    assert r.status == "FAILED" and "use gauss_legendre or adaptive" in r.message
+
+
+def test_uniform_proposal_must_cover_the_integrand(tmp_path):
+    genz = ["integrand=genz", "integrand.family=discontinuous", "integrand.c=[1.0]", "integrand.w=[0.5]",
+            "integrator=importance", "integrator.proposal=uniform", "integrator.n=200000"]
+    f = run(tmp_path, *genz, "integrator.lo=0", "integrator.hi=0.5").final     # g = 0 beyond 0.5: covered
+    assert abs(f["estimate"] - f["exact"]) < 4 * f["standard_error"]
+    assert f["variance_reduction"] > 3 and f["ess"] == pytest.approx(200000)   # constant weights
+    with pytest.raises(ConfigError, match="zero density at x=") as e:
+        run(tmp_path, *genz, "integrator.lo=0", "integrator.hi=0.4")
+    assert e.value.key == "integrator.lo"
+
+
+def test_power_proposal_vanishing_where_the_integrand_is_not(tmp_path):
+    box = ["integrand=expr", "integrand.f=x**2", "integrand.box=[1,2]", "+integrand.exact=2.3333333333333335",
+           "integrator=importance", "integrator.n=200000"]
+    with pytest.raises(ConfigError, match="infinite variance") as e:
+        run(tmp_path, *box, "integrator.alpha=1")
+    assert e.value.key == "integrator.alpha"
+    f = run(tmp_path, *box, "integrator.alpha=0.5").final
+    assert abs(f["estimate"] - 7 / 3) < 4 * f["standard_error"]
+
+
+def test_normal_proposal_on_a_peak_reduces_variance(tmp_path):
+    f = run(tmp_path, "integrand=genz", "integrand.family=gaussian", "integrand.d=1", "integrand.c=[20]",
+            "integrand.w=[0.3]", "integrator=importance", "integrator.proposal=normal", "integrator.loc=0.3",
+            "integrator.scale=0.05", "integrator.n=200000").final
+    assert abs(f["estimate"] - f["exact"]) < 4 * f["standard_error"]
+    assert f["variance_reduction"] > 5 and 0 < f["ess"] < 200000
+
+
+def test_multivariate_expectations(tmp_path):
+    f = run(tmp_path, "integrand=expectation", "integrand.f=x*y + y**2", "integrand.distribution=normal",
+            "integrand.mu=[1,2]", "integrand.sigma=[0.5,3]", "integrator=sobol", "integrator.n=65536").final
+    assert f["estimate"] == pytest.approx(1 * 2 + 2 ** 2 + 3 ** 2, rel=1e-4)   # E xy + E y^2, independent
+    f = run(tmp_path, "integrand=expectation", "integrand.f=x + y", "integrand.a=0", "integrand.b=[1,2]",
+            "integrand.quantity=variance", "integrator=gauss_legendre", "integrator.n=3").final
+    assert f["estimate"] == pytest.approx(1 / 12 + 4 / 12, abs=1e-14)           # Var U(0,1) + Var U(0,2)
+
+
+def test_adaptive_error_estimate_is_honest(tmp_path):
+    f = run(tmp_path, "integrand=expr", "integrand.f=\"sqrt(x)\"", "+integrand.exact=0.6666666666666666",
+            "integrator=adaptive", "integrator.abs_tol=1e-11", "integrator.rel_tol=1e-11").final
+    assert f["abs_error"] <= f["error_estimate"] <= 1e-10
+    assert f["evaluations"] <= 2000 and f["intervals"] > 1
+
+
+def test_stratified_in_two_dimensions(tmp_path):
+    f = run(tmp_path, "integrand=genz", "integrator=stratified", "integrator.n=20000").final
+    assert f["strata"] == 100 ** 2 and f["evaluations"] == 20000
+    assert abs(f["estimate"] - f["exact"]) < 4 * f["standard_error"] and f["variance_reduction"] > 20
 
 
 @pytest.mark.slow
