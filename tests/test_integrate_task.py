@@ -250,3 +250,18 @@ def test_kl_seed_preset_and_its_wrong_integrator(tmp_path):
     assert abs(f["k3"] - 0.5) < 4 * f["k3_standard_error"] and f["k2"] == pytest.approx(0.625, abs=0.01)
     with pytest.raises(ConfigError, match="use integrator=mc"):
         run(tmp_path, "integrand=kl", "integrator=sobol")
+
+
+@pytest.mark.slow
+def test_the_issues_method_sweep_from_the_command_line(tmp_path):
+    import json
+
+    out = run_cli(["-m", "task=integrate", "integrand=gaussian_pdf", "integrator=mc,sobol,simpson", "tracking=none",
+                   "integrator.n=65536", "hydra.sweep.dir=sweep"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    docs = {d["integrator"]: d for d in (json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/result.json"))}
+    assert sorted(docs) == ["mc", "simpson", "sobol"] and all(d["status"] == "FINISHED" for d in docs.values())
+    assert abs(docs["mc"]["final"]["estimate"] - 1) < 4 * docs["mc"]["final"]["standard_error"]
+    assert docs["simpson"]["final"]["estimate"] == pytest.approx(1, abs=1e-12)
+    assert abs(docs["sobol"]["final"]["estimate"] - 1) < 1e-3
+    assert "summary" in out.stdout and "sobol" in out.stdout

@@ -17,8 +17,9 @@ import numpy as np
 from kernels import montecarlo as M
 from runner.errors import ConfigError
 from runner.integrands import INTEGRAND_SCHEMAS, build_integrand
-from runner.integrators import (INTEGRATOR_SCHEMAS, MC_METHODS, ONE_D, RULES, MAX_GRID, Estimate, checkpoints,
-                                proposal_vector, rule_nodes, trace)
+from runner.integrators import (INTEGRATOR_SCHEMAS, MAX_GRID, MC_METHODS, ONE_D, RULES, Estimate, checkpoints,
+                                proposal_vector)
+from runner.integrators_trace import rule_nodes, trace
 from runner.result import FAILED, FINISHED, Result, Series
 from runner.validate import in_range, validate_group, validate_node
 
