@@ -1,10 +1,17 @@
 """A specialised descent loop for the most common teaching case: plain gradient descent with
 a constant learning rate on a quadratic (every worked example of the tutorial's GD section).
 
-It takes the same state and trajectory arrays as :func:`kernels.descent.descend` and follows
-the same arithmetic, in the same order, so its results are bit-identical (tested); what it
-drops is the per-step indirection of the generic loop: the objective is called directly (and
-inlined by LLVM), there is no optimizer or schedule dispatch and no mini-batching.
+It takes the same state and trajectory arrays as :func:`kernels.descent.descend` and records
+the same rows; what it drops is the per-step indirection of the generic loop: the objective is
+called directly (and inlined by LLVM), there is no optimizer or schedule dispatch and no
+mini-batching.
+
+For one variable the update x - lr (S x + b) is computed as a x + c with a = 1 - lr S and
+c = -lr b: one multiply-add on the loop-carried path instead of a multiply, an add and a
+multiply-add (about 4 cycles per step instead of 10; at this machine's 2.6 GHz, 10 cycles
+would cap the loop at 260 million steps/s).  The same step, rounded differently: iterates
+agree with the generic loop to a few units in the last place (tested), and the gradient,
+loss and gradient norm recorded are those of the iterate recorded.
 """
 import numpy as np
 from numba import njit, types
@@ -26,26 +33,31 @@ _SIG = types.UniTuple(_I64, 2)(
 @njit(cache=True)
 def _scalar_steps(P, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
                   traj_theta, traj_grad, traj_loss, traj_gnorm, traj_lr):
-    """The loop above for one variable, every row recorded, with the iterate in a register.
-    Same operations in the same order as quadratic_value_grad, _norm and the GD update."""
+    """The loop below for one variable, every row recorded, with the iterate in a register
+    and the update folded into one multiply-add (see the module docstring)."""
     S, b, c = P[1], P[2], P[3]
+    a = 1.0 - lr * S
+    shift = -lr * b
+    # one test per step sends every row that might stop the run (non-finite, exploding or
+    # converged) back to the general loop, which re-evaluates it and decides; NaN fails both
+    # comparisons, and lim is finite so that an infinite loss fails the first
+    lim = min(explode, 1.7976931348623157e308)
     x = theta[0]
     for t in range(t0 + 1, t_end + 1):
         s = 0.0 + S * x
         gi = s + b
         loss = c + (0.5 * x * s + b * x)
-        gnorm = np.sqrt(0.0 + gi * gi)
+        gnorm = abs(gi)
         k = t - 1
-        if not (np.isfinite(loss) and np.isfinite(gnorm)) or abs(loss - loss_ref) > explode \
-                or gnorm <= grad_tol:
+        if not (abs(loss - loss_ref) < lim and gnorm > grad_tol):
             theta[0] = x
-            return RUNNING, k       # the general loop re-evaluates this row and decides
+            return RUNNING, k
         traj_loss[k] = loss
         traj_gnorm[k] = gnorm
         traj_lr[k] = lr
         traj_theta[k, 0] = x
         traj_grad[k, 0] = gi
-        x = x + (-lr) * gi
+        x = a * x + shift
     theta[0] = x
     return RUNNING, t_end
 

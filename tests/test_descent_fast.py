@@ -1,5 +1,6 @@
-"""The specialised GD-on-a-quadratic loop gives bit-identical trajectories to the generic
-descent kernel: same rows, same statuses, in one call or in chunks."""
+"""The specialised GD-on-a-quadratic loop gives the generic descent kernel's trajectory: same
+rows, same statuses, in one call or in chunks; bit-identical in several variables, and to a
+few units in the last place in one (where it folds the update into one multiply-add)."""
 import numpy as np
 import pytest
 
@@ -38,9 +39,19 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("chunks", [[10_000], [0, 37, 1, 200, 10_000]])
-def test_fast_path_is_bit_identical_to_the_generic_loop(case, chunks):
+def test_fast_path_matches_the_generic_loop(case, chunks):
     a = outcome(make_run(*case, fast=True), chunks)
     b = outcome(make_run(*case, fast=False), chunks)
     assert a[0] == b[0] and a[1] == b[1]
     for x, y in zip(a[2:], b[2:]):
-        np.testing.assert_array_equal(x, y)
+        if len(case[2]) > 1:
+            np.testing.assert_array_equal(x, y)
+        else:   # a few ulps of the iterate's scale (the gradient near the minimum is a cancellation)
+            np.testing.assert_array_less(np.abs(x - y), 1e-14 * np.maximum(np.abs(y), 4.0) + 1e-300)
+
+
+def test_fast_path_is_not_the_generic_loop_in_one_variable():
+    """The folded update really runs (else the test above would compare a loop with itself)."""
+    a = outcome(make_run([[1.0]], [-4.0], [0.3], 0.1, 60, fast=True), [60])
+    b = outcome(make_run([[1.0]], [-4.0], [0.3], 0.1, 60, fast=False), [60])
+    assert not np.array_equal(a[6], b[6])
