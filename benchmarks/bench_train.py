@@ -3,8 +3,9 @@ against NumPy and, when installed, PyTorch and JAX, side by side in one process.
 
     NUMBA_NUM_THREADS=1 python benchmarks/bench_train.py --threads 1
 
-(a) MLP 64-128-128-10, tanh, softmax cross-entropy, batch 256 (calclab: float64; the others
-    as noted), plain SGD;  (b) the tutorial's 1-1-1 sigmoid network on its single point.
+(a) MLP 64-128-128-10, tanh, softmax cross-entropy, batch 256, plain SGD, in float64 and in
+    float32 (calclab: model.precision=float32, float64 master weights);  (b) the tutorial's 1-1-1
+    sigmoid network on its single point.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 from timing import best_of
 
 
-def calclab_case(sizes, acts, loss, X, y, batch, steps, lr):
+def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False):
     from kernels import mlp as K
     from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
     from runner.problems import Problem
@@ -27,7 +28,8 @@ def calclab_case(sizes, acts, loss, X, y, batch, steps, lr):
     P = np.array([len(sizes) - 1, 1.0, loss, 0.0, 0.01, *sizes, *acts], dtype=float)
     count = sum(sizes[i + 1] * sizes[i] + sizes[i + 1] for i in range(len(sizes) - 1))
     x0 = np.random.default_rng(0).normal(scale=0.1, size=count)
-    problem = Problem("mlp", "bench", count, x0, K.mlp_value_grad, None, P, X, y, [], [], X.shape[0])
+    vg = K.mlp_value_grad_f32 if f32 else K.mlp_value_grad
+    problem = Problem("mlp", "bench", count, x0, vg, None, P, X, y, [], [], X.shape[0])
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=lr))
     sid, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
     knobs = TrainKnobs(steps=steps, batch_size=batch, record_params=0)
@@ -38,11 +40,12 @@ def calclab_case(sizes, acts, loss, X, y, batch, steps, lr):
     return go
 
 
-def numpy_mlp(X, y, batch, steps, lr):
+def numpy_mlp(X, y, batch, steps, lr, dt=np.float64):
     rng = np.random.default_rng(0)
-    W1, W2, W3 = (rng.normal(scale=0.1, size=s) for s in ((64, 128), (128, 128), (128, 10)))
-    b1, b2, b3 = np.zeros(128), np.zeros(128), np.zeros(10)
-    Y = np.eye(10)[y.astype(int)]
+    W1, W2, W3 = (rng.normal(scale=0.1, size=s).astype(dt) for s in ((64, 128), (128, 128), (128, 10)))
+    b1, b2, b3 = np.zeros(128, dt), np.zeros(128, dt), np.zeros(10, dt)
+    Y = np.eye(10, dtype=dt)[y.astype(int)]
+    X, lr = X.astype(dt), dt(lr)
 
     def go():
         nonlocal W1, W2, W3, b1, b2, b3
@@ -63,12 +66,14 @@ def numpy_mlp(X, y, batch, steps, lr):
     return go
 
 
-def torch_mlp(X, y, batch, steps, lr):
+def torch_mlp(X, y, batch, steps, lr, dt=np.float64):
     import torch
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.Tanh(), torch.nn.Linear(128, 128), torch.nn.Tanh(),
-                              torch.nn.Linear(128, 10)).double()
+                              torch.nn.Linear(128, 10))
+    net = net.double() if dt == np.float64 else net.float()
+    X = X.astype(dt)
     opt = torch.optim.SGD(net.parameters(), lr=lr)
     Xt, yt = torch.tensor(X), torch.tensor(y, dtype=torch.long)
 
@@ -81,13 +86,17 @@ def torch_mlp(X, y, batch, steps, lr):
     return go
 
 
-def jax_mlp(X, y, batch, steps, lr):
+def jax_mlp(X, y, batch, steps, lr, dt=np.float64, slice_inside=False):
+    """A jitted step called once per step from Python; slice_inside: the batch is cut inside
+    the jitted step (lax.dynamic_slice) rather than by indexing outside it."""
     import jax
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
     rng = np.random.default_rng(0)
-    params = [jnp.array(rng.normal(scale=0.1, size=s)) for s in ((64, 128), (128,), (128, 128), (128,), (128, 10), (10,))]
+    params = [jnp.array(rng.normal(scale=0.1, size=s).astype(dt))
+              for s in ((64, 128), (128,), (128, 128), (128,), (128, 10), (10,))]
+    X = X.astype(dt)
 
     def loss(p, xb, yb):
         h = jnp.tanh(xb @ p[0] + p[1])
@@ -102,11 +111,18 @@ def jax_mlp(X, y, batch, steps, lr):
 
     Xj, yj = jnp.array(X), jnp.array(y.astype(int))
 
+    @jax.jit
+    def step_at(p, i):
+        xb = jax.lax.dynamic_slice_in_dim(Xj, i, batch)
+        yb = jax.lax.dynamic_slice_in_dim(yj, i, batch)
+        g = jax.grad(loss)(p, xb, yb)
+        return [a - lr * b for a, b in zip(p, g)]
+
     def go():
         p = params
         for t in range(steps):
             i = (t * batch) % (X.shape[0] - batch)
-            p = step(p, Xj[i:i + batch], yj[i:i + batch])
+            p = step_at(p, i) if slice_inside else step(p, Xj[i:i + batch], yj[i:i + batch])
         jax.block_until_ready(p)
     return go
 
@@ -119,24 +135,34 @@ def main():
     if args.threads:
         for v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[v] = str(args.threads)
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                   f"intra_op_parallelism_threads={args.threads}").strip()
+        if importlib.util.find_spec("torch"):
+            import torch
+
+            torch.set_num_threads(args.threads)
     from kernels import mlp as K
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4096, 64))
     y = rng.integers(0, 10, 4096).astype(float)
     steps = args.steps
-    cases = [("calclab", calclab_case([64, 128, 128, 10], [K.TANH, K.TANH, K.SOFTMAX], K.CCE, X, y, 256, steps, 0.05)),
-             ("numpy", numpy_mlp(X, y, 256, steps, 0.05))]
-    if importlib.util.find_spec("torch"):
-        cases.append(("torch", torch_mlp(X, y, 256, steps, 0.05)))
-    if importlib.util.find_spec("jax"):
-        cases.append(("jax-jit", jax_mlp(X, y, 256, steps, 0.05)))
-    print(f"# threads={args.threads or 'default'}  (a) MLP 64-128-128-10 tanh, softmax CE, batch 256, float64, SGD")
-    base = None
-    for name, go in cases:
-        rate = steps / best_of(go, 3)
-        base = base or rate
-        print(f"{name:>10}: {rate:10,.0f} steps/s   calclab/this = {base / rate:5.2f}x")
+    for dt, f32 in ((np.float64, False), (np.float32, True)):
+        name = np.dtype(dt).name
+        cases = [(f"calclab-{name}", calclab_case([64, 128, 128, 10], [K.TANH, K.TANH, K.SOFTMAX], K.CCE, X, y, 256,
+                                                  steps, 0.05, f32=f32)),
+                 ("numpy", numpy_mlp(X, y, 256, steps, 0.05, dt))]
+        if importlib.util.find_spec("torch"):
+            cases.append(("torch", torch_mlp(X, y, 256, steps, 0.05, dt)))
+        if importlib.util.find_spec("jax"):
+            cases.append(("jax-jit", jax_mlp(X, y, 256, steps, 0.05, dt)))
+            cases.append(("jax-jit-in", jax_mlp(X, y, 256, steps, 0.05, dt, slice_inside=True)))
+        print(f"# threads={args.threads or 'default'}  (a) MLP 64-128-128-10 tanh, softmax CE, batch 256, {name}, SGD")
+        base = None
+        for label, go in cases:
+            rate = steps / best_of(go, 3)
+            base = base or rate
+            print(f"{label:>16}: {rate:10,.0f} steps/s   calclab/this = {base / rate:5.2f}x")
     one = calclab_case([1, 1, 1], [K.SIGMOID, K.SIGMOID], K.MSE, np.array([[0.5]]), np.array([0.8]), 1, 1_000_000, 0.1)
     print(f"(b) 1-1-1 sigmoid network, SGD: {1_000_000 / best_of(one, 3):,.0f} steps/s (calclab)")
 

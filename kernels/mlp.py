@@ -103,6 +103,44 @@ def forward(theta, P, x, A, Z):
                 A[l + 1, o] = _act(acts[l], Z[l, o], alpha)
 
 
+# tanh in float32 as XLA and Eigen compute it: a 13/6 rational function on [-c, c], exact
+# sign and saturation outside; error within 3 ulps of float32 (tested against math.tanh).  A plain
+# polynomial loop LLVM vectorises, where a call to tanhf per element does not.
+_T_CLAMP = np.float32(7.90531110763549805)
+_T_TINY = np.float32(0.0004)
+_A1, _A3, _A5 = np.float32(4.89352455891786e-03), np.float32(6.37261928875436e-04), np.float32(1.48572235717979e-05)
+_A7, _A9 = np.float32(5.12229709037114e-08), np.float32(-8.60467152213735e-11)
+_A11, _A13 = np.float32(2.00018790482477e-13), np.float32(-2.76076847742355e-16)
+_B0, _B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
+_B4, _B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def tanh_f32(z):
+    """tanh of a float32 by the rational approximation above (float32 in, float32 out)."""
+    x = min(max(z, -_T_CLAMP), _T_CLAMP)
+    x2 = x * x
+    p = x2 * _A13 + _A11
+    p = x2 * p + _A9
+    p = x2 * p + _A7
+    p = x2 * p + _A5
+    p = x2 * p + _A3
+    p = x2 * p + _A1
+    p = x * p
+    q = x2 * _B6 + _B4
+    q = x2 * q + _B2
+    q = x2 * q + _B0
+    return z if abs(z) < _T_TINY else p / q
+
+
+@njit(cache=True, error_model="numpy")
+def _tanh_f32_into(F, G):
+    """G = tanh_f32(F) elementwise; numpy's error model (no ZeroDivisionError branch) lets
+    LLVM vectorise the loop (q >= 4.89e-3 > 0: it never divides by zero)."""
+    for i in range(F.size):
+        G[i] = tanh_f32(F[i])
+
+
 @njit(cache=True)
 def _activate(code, Z, alpha):
     n, m = Z.shape
@@ -119,7 +157,10 @@ def _activate(code, Z, alpha):
             for k in range(m):
                 A[i, k] /= s
     elif code == TANH:
-        A[:, :] = np.tanh(Z)
+        if Z.itemsize == 4:     # float32
+            _tanh_f32_into(Z.ravel(), A.ravel())
+        else:
+            A[:, :] = np.tanh(Z)
     else:
         for i in range(n):
             for k in range(m):
@@ -176,35 +217,37 @@ def _batch_delta(P, Z, A, y, out_act, delta):
     return loss
 
 
-@njit(OBJECTIVE_SIG, cache=True)
-def mlp_value_grad(theta, grad_out, P, X, y):
-    """The batch at once: one matrix product per layer forward and two backward (BLAS)."""
+@njit(cache=True)
+def _batched(W_all, grad_out, P, X, y):
+    """Loss (summed over the batch, before the 1/n) and gradient of the data term: one matrix
+    product per layer forward and two backward (BLAS), in the dtype of W_all and X (float64
+    or float32); grad_out (float64) gets the gradient averaged over the batch."""
     L, bias, sizes, acts, off, width = layout(P)
     alpha = P[4]
     n = X.shape[0]
     grad_out[:] = 0.0
     loss = 0.0
     if n > 0:
-        As = [np.ascontiguousarray(X)]
-        Zs = [np.empty((0, 0))]
+        As = [X]
+        Zs = [np.empty((0, 0), X.dtype)]
         for l in range(L):
             n_in, n_out = sizes[l], sizes[l + 1]
-            W = theta[off[l]: off[l] + n_out * n_in].reshape((n_out, n_in))
+            W = W_all[off[l]: off[l] + n_out * n_in].reshape((n_out, n_in))
             Z = np.dot(As[l], W.T)
             if bias:
-                b = theta[off[l] + n_out * n_in: off[l + 1]]
+                b = W_all[off[l] + n_out * n_in: off[l + 1]]
                 for i in range(n):
                     for k in range(n_out):
                         Z[i, k] += b[k]
             Zs.append(Z)
             As.append(_activate(acts[l], Z, alpha))
-        D = np.empty((n, sizes[L]))
+        D = np.empty((n, sizes[L]), X.dtype)
         loss = _batch_delta(P, Zs[L], As[L], y, acts[L - 1], D)
         inv = 1.0 / n
         loss *= inv
         for l in range(L - 1, -1, -1):
             n_in, n_out = sizes[l], sizes[l + 1]
-            W = theta[off[l]: off[l] + n_out * n_in].reshape((n_out, n_in))
+            W = W_all[off[l]: off[l] + n_out * n_in].reshape((n_out, n_in))
             gW = np.dot(D.T, As[l])
             k0 = off[l]
             for o in range(n_out):
@@ -223,6 +266,13 @@ def mlp_value_grad(theta, grad_out, P, X, y):
                     for j in range(n_in):
                         Dp[i, j] *= _dact(acts[l - 1], Zp[i, j], Ap[i, j], alpha)
                 D = Dp
+    return loss
+
+
+@njit(cache=True)
+def _l2(theta, grad_out, P, loss):
+    """Add l2 * sum of squared weights (not biases) and its gradient."""
+    L, bias, sizes, acts, off, width = layout(P)
     lam = P[3]
     if lam > 0:
         for l in range(L):
@@ -231,6 +281,20 @@ def mlp_value_grad(theta, grad_out, P, X, y):
                 loss += lam * theta[k] * theta[k]
                 grad_out[k] += 2.0 * lam * theta[k]
     return loss
+
+
+@njit(OBJECTIVE_SIG, cache=True)
+def mlp_value_grad(theta, grad_out, P, X, y):
+    """The batch at once in float64 (see _batched)."""
+    return _l2(theta, grad_out, P, _batched(theta, grad_out, P, np.ascontiguousarray(X), y))
+
+
+@njit(OBJECTIVE_SIG, cache=True)
+def mlp_value_grad_f32(theta, grad_out, P, X, y):
+    """The batch at once in float32 (weights and batch rounded to float32 on entry; tanh by
+    tanh_f32); the optimizer keeps its float64 master copy of the weights, the loss is summed
+    in float64."""
+    return _l2(theta, grad_out, P, _batched(theta.astype(np.float32), grad_out, P, X.astype(np.float32), y))
 
 
 @njit(HESSIAN_SIG, cache=True)

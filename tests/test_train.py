@@ -104,6 +104,7 @@ def test_same_seed_same_network(tmp_path):
     (["model.output=softmax", "model.loss=mse"], "model.output"),
     (["train.steps=0"], "train.steps"),
     (["model.activation=swish"], "model.activation"),
+    (["model.precision=float16"], "model.precision"),
 ])
 def test_bad_input_is_one_error_before_work(tmp_path, overrides, key):
     with pytest.raises(ConfigError) as e:
@@ -227,3 +228,49 @@ def test_csv_data_and_its_errors_name_the_train_keys(tmp_path):
     with pytest.raises(ConfigError) as e:
         run(tmp_path, "data=csv", f"data.path={tmp_path / 'missing.csv'}")
     assert e.value.key == "data.path" and "file not found" in e.value.problem
+
+
+def test_float32_tanh_is_within_three_ulps_and_keeps_nan_and_saturation():
+    from numba import njit
+
+    from kernels.mlp import tanh_f32
+
+    @njit
+    def apply(z):
+        out = np.empty_like(z)
+        for i in range(z.size):
+            out[i] = tanh_f32(z[i])
+        return out
+
+    z = np.concatenate([np.linspace(-12, 12, 400_001), [0.0, 1e-30, 3.9e-4, 4.1e-4, 20.0, -20.0]]).astype(np.float32)
+    got, ref = apply(z).astype(np.float64), np.tanh(z.astype(np.float64))
+    assert np.all(np.abs(got - ref) <= 3 * 2.0 ** -23 * np.maximum(np.abs(ref), 2.0 ** -126))
+    assert apply(z).dtype == np.float32 and np.isnan(apply(np.float32([np.nan]))[0])
+    assert apply(np.float32([np.inf, -np.inf])).tolist() == [1.0, -1.0]
+
+
+@pytest.mark.parametrize("act,loss_out", [("tanh", ("cce", "softmax")), ("sigmoid", ("bce", "sigmoid")),
+                                          ("relu", ("mse", "identity"))])
+def test_float32_backprop_agrees_with_float64(act, loss_out):
+    from kernels import mlp as K
+
+    loss, out = loss_out
+    sizes = [8, 32, 16, 3 if loss != "bce" else 1]
+    codes = {"tanh": K.TANH, "sigmoid": K.SIGMOID, "relu": K.RELU, "softmax": K.SOFTMAX, "identity": K.IDENTITY}
+    P = np.array([3, 1.0, {"cce": K.CCE, "bce": K.BCE, "mse": K.MSE}[loss], 0.01, 0.01, *sizes,
+                  codes[act], codes[act], codes[out]], dtype=float)
+    count = sum(sizes[i + 1] * sizes[i] + sizes[i + 1] for i in range(3))
+    rng = np.random.default_rng(3)
+    theta, X = rng.normal(scale=0.3, size=count), rng.normal(size=(64, 8))
+    y = {"cce": rng.integers(0, 3, 64), "bce": rng.integers(0, 2, 64), "mse": rng.normal(size=64 * 3)}[loss].astype(float)
+    g64, g32 = np.zeros(count), np.zeros(count)
+    l64, l32 = K.mlp_value_grad(theta, g64, P, X, y), K.mlp_value_grad_f32(theta, g32, P, X, y)
+    assert l32 == pytest.approx(l64, rel=1e-5)
+    assert np.max(np.abs(g32 - g64)) < 1e-5 * np.max(np.abs(g64))
+    assert not np.array_equal(g32, g64)       # it really ran in float32
+
+
+def test_float32_training_learns_digits(tmp_path):
+    r = run(tmp_path, "data=digits", "model.hidden=[32]", "model.output=softmax", "model.loss=cce",
+            "model.precision=float32", "optim=adam", "optim.lr=0.005", "train.steps=1500")
+    assert r.status == "FINISHED" and r.final["val_accuracy"] > 0.9

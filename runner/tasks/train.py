@@ -50,10 +50,12 @@ class MLP:
     weights: Optional[List[float]] = None   # the flat parameter vector (W_l row-major, then b_l, per layer)
     l2: float = 0.0
     alpha: float = 0.01               # leaky_relu slope for z <= 0
+    precision: str = "float64"        # float64 | float32 (forward/backward in float32, weights kept in float64)
 
     def check(self):
         _check_head(self)
         one_of("init", self.init, ("xavier", "he", "normal"))
+        one_of("precision", self.precision, ("float64", "float32"))
         if any(h < 1 for h in self.hidden):
             raise ConfigError("hidden", f"layer sizes must be >= 1, got {list(self.hidden)}")
 
@@ -203,8 +205,9 @@ def network_problem(model, data, seed):
         x0 = init_weights(sizes, model, seed)
     y = targets(data.y, model, n_out)
     names = [f"w{i + 1}" for i in range(count)] if count <= 3 else [f"theta{i}" for i in range(count)]
-    problem = Problem("mlp", f"MLP {'-'.join(map(str, sizes))} ({model.activation}, {model.loss})", count, x0,
-                      K.mlp_value_grad, K.mlp_hessian, P, data.X, y, names, [], data.X.shape[0])
+    value_grad = K.mlp_value_grad_f32 if model.precision == "float32" else K.mlp_value_grad
+    problem = Problem("mlp", f"MLP {'-'.join(map(str, sizes))} ({model.activation}, {model.loss}, {model.precision})",
+                      count, x0, value_grad, K.mlp_hessian, P, data.X, y, names, [], data.X.shape[0])
     return problem, sizes
 
 
