@@ -2,6 +2,8 @@
 in a fresh directory with its own MLflow store, through the real command line.
 
     python benchmarks/bench_sweep.py [--jobs 32] [--steps 200]
+    NUMBA_NUM_THREADS=1 python benchmarks/bench_sweep.py \
+        --job "task=integrate integrand=x_squared_unit integrator=mc integrator.n=4000000000" --key seed
 
 Reports the wall time of each, their ratio, and the per-job cost of the basic launcher
 ((sweep - a single run) / (jobs - 1): process start and imports are paid once per sweep,
@@ -28,13 +30,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=32)
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--job", default="problem=bowl optim=gd", help="the overrides every job shares")
+    ap.add_argument("--key", default="optim.lr", choices=["optim.lr", "seed"], help="what the jobs differ in")
     args = ap.parse_args()
-    lrs = ",".join(f"{0.01 + 0.01 * i:.2f}" for i in range(args.jobs))
-    base = ["problem=bowl", "optim=gd", f"optimize.steps={args.steps}", "optimize.grad_tol=0", "quiet=true"]
-    single = timed(base + ["optim.lr=0.1"], tempfile.mkdtemp())
-    basic = timed(["-m", *base, f"optim.lr={lrs}"], tempfile.mkdtemp())
-    joblib = timed(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *base, f"optim.lr={lrs}"],
+    lrs = ",".join(str(i) for i in range(args.jobs)) if args.key == "seed" else \
+        ",".join(f"{0.01 + 0.01 * i:.2f}" for i in range(args.jobs))
+    base = [*args.job.split(), "quiet=true"]
+    if "task=" not in args.job:
+        base += [f"optimize.steps={args.steps}", "optimize.grad_tol=0"]
+    single = timed(base + [f"{args.key}={lrs.split(',')[0]}"], tempfile.mkdtemp())
+    basic = timed(["-m", *base, f"{args.key}={lrs}"], tempfile.mkdtemp())
+    joblib = timed(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *base, f"{args.key}={lrs}"],
                    tempfile.mkdtemp())
+    print(f"jobs: {' '.join(base)} {args.key}=<{args.jobs} values>")
     print(f"one run (process start, imports, store schema, one job): {single:.2f} s")
     print(f"{args.jobs} jobs, basic launcher      : {basic:.2f} s")
     print(f"{args.jobs} jobs, joblib, 2 workers  : {joblib:.2f} s")
