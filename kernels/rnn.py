@@ -117,6 +117,33 @@ def conv1d_backward(x, w, gy, gx, gw):
                 gx[n + m] += gy[n] * w[m]
 
 
+@njit(cache=True)
+def _cnn_forward(theta, P, X):
+    """The forward pass of cnn_value_grad's network: the filters' pre-activations Zc and
+    activations Ac (n x C*N), the read-out's pre-activations Z and outputs A (n x n_out)."""
+    C, K, act, out_act, n_out = int(P[0]), int(P[1]), int(P[2]), int(P[3]), int(P[4])
+    alpha = P[7]
+    n, N = X.shape
+    F = C * N
+    wo = C * K + C
+    bo = wo + n_out * F
+    Zc = np.empty((n, F))
+    Ac = np.empty((n, F))
+    y_conv = np.empty(N)
+    for r in range(n):
+        for c in range(C):
+            conv1d(X[r], theta[c * K:(c + 1) * K], y_conv)
+            for j in range(N):
+                z = y_conv[j] + theta[C * K + c]
+                Zc[r, c * N + j] = z
+                Ac[r, c * N + j] = _act(act, z, alpha)
+    Z = np.dot(Ac, theta[wo:bo].reshape((n_out, F)).T)
+    for r in range(n):
+        for k in range(n_out):
+            Z[r, k] += theta[bo + k]
+    return Zc, Ac, Z, _activate(out_act, Z, alpha)
+
+
 @njit(OBJECTIVE_SIG, cache=True)
 def cnn_value_grad(theta, grad_out, P, X, y):
     """A 1-D convolutional network on signals (rows of X, length N): C filters of width K in the
@@ -131,22 +158,8 @@ def cnn_value_grad(theta, grad_out, P, X, y):
     wo = C * K + C
     bo = wo + n_out * F
     grad_out[:] = 0.0
-    Zc = np.empty((n, F))
-    Ac = np.empty((n, F))
-    y_conv = np.empty(N)
-    for r in range(n):
-        for c in range(C):
-            conv1d(X[r], theta[c * K:(c + 1) * K], y_conv)
-            for j in range(N):
-                z = y_conv[j] + theta[C * K + c]
-                Zc[r, c * N + j] = z
-                Ac[r, c * N + j] = _act(act, z, alpha)
+    Zc, Ac, Z, A = _cnn_forward(theta, P, X)
     W = theta[wo:bo].reshape((n_out, F))
-    Z = np.dot(Ac, W.T)
-    for r in range(n):
-        for k in range(n_out):
-            Z[r, k] += theta[bo + k]
-    A = _activate(out_act, Z, alpha)
     Pm = np.zeros(5)
     Pm[2] = P[5]
     Pm[4] = alpha
@@ -188,21 +201,4 @@ def cnn_value_grad(theta, grad_out, P, X, y):
 @njit(cache=True)
 def cnn_predict(theta, P, X, out):
     """Output-layer activations of cnn_value_grad's network for every row of X into out."""
-    C, K, act, out_act, n_out = int(P[0]), int(P[1]), int(P[2]), int(P[3]), int(P[4])
-    alpha = P[7]
-    n, N = X.shape
-    F = C * N
-    wo = C * K + C
-    bo = wo + n_out * F
-    Ac = np.empty((n, F))
-    y_conv = np.empty(N)
-    for r in range(n):
-        for c in range(C):
-            conv1d(X[r], theta[c * K:(c + 1) * K], y_conv)
-            for j in range(N):
-                Ac[r, c * N + j] = _act(act, y_conv[j] + theta[C * K + c], alpha)
-    Z = np.dot(Ac, theta[wo:bo].reshape((n_out, F)).T)
-    for r in range(n):
-        for k in range(n_out):
-            Z[r, k] += theta[bo + k]
-    out[:, :] = _activate(out_act, Z, alpha)
+    out[:, :] = _cnn_forward(theta, P, X)[3]
