@@ -115,6 +115,35 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=(), parent: Optional[Dict[
     started = time.time()
     task, validated = validate(cfg)
     ctx = TaskContext(run_dir=Path(run_dir), seed=int(cfg.seed), quiet=bool(cfg.quiet), validated=validated)
+    worker = _start_worker(validated["tracking"], cfg, parent)
+    try:
+        return _execute(task, cfg, ctx, started, overrides, parent, worker)
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _start_worker(tcfg, cfg, parent):
+    """A forked helper that gets MLflow ready while the task runs (see runner.tracking_worker)."""
+    from runner.tracking_worker import TrackingWorker
+
+    worker = TrackingWorker.claim()        # forked at start-up by ``python -m runner``, if so
+    if tcfg.name == "none" or not tcfg.fork or parent is not None:
+        if worker is not None:
+            worker.close()
+        return None
+    from runner import tracking
+
+    store = tracking.store_of(tcfg, cfg)
+    if worker is None:
+        worker = TrackingWorker.start()
+    if worker is not None:
+        worker.open(*store)
+    return worker
+
+
+def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
+    validated = ctx.validated
     try:
         result = task.run(cfg, ctx)
     except ConfigError:  # bad input found while building the task's inputs, before work
@@ -135,7 +164,8 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=(), parent: Optional[Dict[
         from runner import tracking
 
         try:
-            run_id = tracking.log_run(tracking_cfg, cfg, result, files, overrides, started, finished, parent)
+            run_id = tracking.log_run(tracking_cfg, cfg, result, files, overrides, started, finished, parent,
+                                      worker)
         except KeyboardInterrupt:
             _error("interrupted while logging to MLflow; the run directory is complete")
         except Exception as e:  # the result is safe on disk; say why MLflow has no copy

@@ -43,6 +43,7 @@ class MlflowTracking:
     run_name: Optional[str] = None
     max_points: int = 1000
     plots: bool = True
+    fork: bool = True
 
     def check(self):
         if self.max_points < 8:
@@ -192,15 +193,40 @@ def _chunks(items: List, size: int) -> Iterable[List]:
 
 
 def log_run(tcfg: MlflowTracking, cfg, result: Result, files: Sequence[Path], overrides: Sequence[str],
-            started: float, finished: float, parent: Optional[Dict[str, str]] = None) -> str:
+            started: float, finished: float, parent: Optional[Dict[str, str]] = None, worker=None) -> str:
     """Record ``result`` as one MLflow run; returns its run id.  ``parent`` (from a sweep:
-    tracking_uri, experiment_id, parent_run_id) makes it a child run of the sweep's run."""
+    tracking_uri, experiment_id, parent_run_id) makes it a child run of the sweep's run.
+    ``worker`` (a :class:`runner.tracking_worker.TrackingWorker` that has opened the store)
+    records it from its own process instead."""
+    if worker is not None:
+        return worker.log(tcfg, cfg, result, files, overrides, started, finished)
     if parent:
-        uri, artifact_root = parent["tracking_uri"], None
+        client = client_for(parent["tracking_uri"])
+        opened = (client, parent["experiment_id"], parent["tracking_uri"])
     else:
-        uri, artifact_root = resolve_store(tcfg.uri, tcfg.artifact_location)
+        opened = open_store(*store_of(tcfg, cfg))
+    return record_run(*opened, tcfg, cfg, result, files, overrides, started, finished, parent)
+
+
+def store_of(tcfg: MlflowTracking, cfg) -> Tuple[str, Optional[str], str]:
+    """(tracking URI, artifact root, experiment name) of a single run."""
+    uri, artifact_root = resolve_store(tcfg.uri, tcfg.artifact_location)
+    return uri, artifact_root, tcfg.experiment or f"calclab-{cfg.task}"
+
+
+def import_store_modules() -> None:
+    """Import what opening a store and logging a run need (~2 s; see runner.tracking_worker)."""
+    import mlflow.entities  # noqa: F401
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    from mlflow.tracking import MlflowClient  # noqa: F401
+
+
+def open_store(uri: str, artifact_root: Optional[str], experiment: str):
+    """(client, experiment id, uri): the store opened (its schema created on first use) and
+    the experiment found or created.  No run is created."""
     with _store_lock(uri):
-        return _log(uri, artifact_root, tcfg, cfg, result, files, overrides, started, finished, parent)
+        client = client_for(uri)
+        return client, experiment_id(client, experiment, artifact_root), uri
 
 
 @contextmanager
@@ -232,15 +258,18 @@ def client_for(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def _log(uri, artifact_root, tcfg, cfg, result, files, overrides, started, finished, parent) -> str:
+def record_run(client, exp_id: str, uri: str, tcfg, cfg, result: Result, files: Sequence, overrides: Sequence[str],
+               started: float, finished: float, parent: Optional[Dict[str, str]] = None) -> str:
+    """Create the run, log params, metrics (downsampled above ``max_points``) and artifacts,
+    and terminate it with the result's status; returns the run id."""
+    with _store_lock(uri):
+        return _record(client, exp_id, tcfg, cfg, result, files, overrides, started, finished, parent)
+
+
+def _record(client, exp_id, tcfg, cfg, result, files, overrides, started, finished, parent) -> str:
     from mlflow.entities import Metric, Param
     from omegaconf import OmegaConf
 
-    client = client_for(uri)
-    if parent:
-        exp_id = parent["experiment_id"]
-    else:
-        exp_id = experiment_id(client, tcfg.experiment or f"calclab-{cfg.task}", artifact_root)
     tags = run_tags(cfg, result, overrides)
     if parent:
         tags["mlflow.parentRunId"] = parent["parent_run_id"]
@@ -259,7 +288,7 @@ def _log(uri, artifact_root, tcfg, cfg, result, files, overrides, started, finis
             metrics += [Metric(name, float(v), stamp, int(s)) for s, v in zip(steps, values)]
         for batch in _chunks(metrics, MAX_BATCH_METRICS):
             client.log_batch(run_id, metrics=batch)
-        for path in files:
+        for path in map(Path, files):
             sub = path.parent.name if path.parent.name == "plots" else None
             client.log_artifact(run_id, str(path), artifact_path=sub)
         status = MLFLOW_STATUS[result.status]

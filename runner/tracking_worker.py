@@ -1,0 +1,160 @@
+"""MLflow logging from a forked helper process that gets MLflow ready while the task runs.
+
+A single run spends more time preparing MLflow (``import mlflow`` and its SQLAlchemy store,
+opening the database, finding the experiment: ~2 s here) than a short task spends computing.
+On Linux, ``python -m runner`` forks a helper at start-up (:meth:`TrackingWorker.prestart`,
+before Hydra is imported); the helper imports MLflow on the second core while Hydra composes
+and the config is validated, opens the store and the experiment once the run is known to be
+valid and tracked, and waits while the task runs.  When the run directory is written, :meth:`TrackingWorker.log`
+sends it the result and it records the run with :func:`runner.tracking.record_run` -- the
+same code as the in-process path -- and answers with the run id.
+
+Nothing changes for the user: no MLflow run exists until the task has finished, the run is
+always terminated, a bad config never reaches the helper, and errors come back as one line.
+The helper ignores Ctrl-C (the parent turns an interrupt into a KILLED result and sends it);
+if the parent dies, the helper sees the pipe close and exits without creating a run.  It is
+used only where forking is safe: Linux, a single run (not a multirun job), and a process
+that has not yet imported MLflow (so no open database connection is inherited).
+``tracking.fork=false`` turns it off.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+from typing import Optional
+
+OPEN, LOG, ABORT = "open", "log", "abort"
+NOT_A_RUN = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--shell-completion", "--version", "-i"}
+
+
+def can_fork() -> bool:
+    return sys.platform.startswith("linux") and "mlflow" not in sys.modules
+
+
+def _serve(conn, parent_end) -> None:
+    """The helper: import MLflow, open the store on OPEN, record the run on LOG, answer."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent_end.close()      # the fork copied it: keep it open and a dead parent's EOF never comes
+    opened, error = None, None
+    try:
+        from runner import tracking
+
+        try:
+            tracking.import_store_modules()
+        except Exception as e:                       # reported when the parent asks to log
+            error = _portable(e)
+        msg = conn.recv()
+        if msg[0] != OPEN:
+            return
+        if error is None:
+            try:
+                opened = tracking.open_store(*msg[1:])
+            except Exception as e:
+                error = _portable(e)
+        msg = conn.recv()
+        if msg[0] != LOG:
+            return
+        if error is None:
+            try:
+                conn.send(("ok", tracking.record_run(*opened, *msg[1:])))
+                return
+            except Exception as e:
+                error = _portable(e)
+        conn.send(("error", error))
+    except (EOFError, OSError):      # the parent went away: create nothing, say nothing
+        return
+
+
+def _portable(e: Exception) -> Exception:
+    """The exception itself if it survives pickling, else a RuntimeError with its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return RuntimeError(f"{type(e).__name__}: {e}")
+
+
+class TrackingWorker:
+    """The parent's handle on the helper process (see the module docstring)."""
+
+    _unclaimed: Optional["TrackingWorker"] = None
+
+    def __init__(self, process, conn):
+        self._process = process
+        self._conn = conn
+        self._opened = False
+
+    @classmethod
+    def prestart(cls, argv) -> None:
+        """Fork the helper at process start, before Hydra is even imported, when the command
+        line may be a single tracked run; :meth:`claim` hands it to the run."""
+        if any(a in NOT_A_RUN or a.startswith(("--cfg", "--info", "hydra/launcher")) for a in argv):
+            return
+        cls._unclaimed = cls.start()
+
+    @classmethod
+    def claim(cls) -> Optional["TrackingWorker"]:
+        worker, cls._unclaimed = cls._unclaimed, None
+        return worker
+
+    @classmethod
+    def discard_unclaimed(cls) -> None:
+        worker = cls.claim()
+        if worker is not None:
+            worker.close()
+
+    @classmethod
+    def start(cls, force: bool = False) -> Optional["TrackingWorker"]:
+        """Fork the helper, or return None where that is not safe (then log in-process).
+        ``force`` skips the check that MLflow is not imported yet (tests)."""
+        if not (can_fork() or (force and sys.platform.startswith("linux"))):
+            return None
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        parent_end, child_end = ctx.Pipe()
+        for stream in (sys.stdout, sys.stderr):   # a buffer copied into the child would print twice
+            stream.flush()
+        process = ctx.Process(target=_serve, args=(child_end, parent_end), name="calclab-tracking", daemon=False)
+        process.start()
+        child_end.close()
+        return cls(process, parent_end)
+
+    def open(self, uri: str, artifact_root: Optional[str], experiment: str) -> None:
+        """Let the helper open the store and get or create the experiment (no run yet)."""
+        self._conn.send((OPEN, uri, artifact_root, experiment))
+        self._opened = True
+
+    def log(self, tcfg, cfg, result, files, overrides, started, finished) -> str:
+        """Record the finished run; returns its MLflow run id or raises the helper's error."""
+        sendable = dataclasses.replace(result, plots=[])   # plot closures do not pickle
+        self._conn.send((LOG, tcfg, cfg, sendable, [str(f) for f in files], list(overrides),
+                         started, finished))
+        status, value = self._conn.recv()
+        self._process.join()
+        self._conn.close()
+        if status != "ok":
+            raise value
+        return value
+
+    def close(self) -> None:
+        """The run will not be logged (bad input found by the task, an interrupt while
+        waiting): tell the helper to go.  It is not waited for here, so an error message is
+        not held up; it exits once its current step (an import, opening the store) is done,
+        and multiprocessing joins it when the interpreter exits."""
+        if self._conn.closed:
+            return
+        if not self._opened:              # still importing, the store untouched: stop it now
+            self._conn.close()
+            self._process.kill()
+            self._process.join()
+            return
+        try:
+            self._conn.send((ABORT,))
+        except OSError:
+            pass
+        self._conn.close()

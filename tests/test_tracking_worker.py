@@ -1,0 +1,150 @@
+"""The forked tracking helper (runner.tracking_worker): same MLflow contents as logging in
+process, no run for an aborted or orphaned helper, errors come back to the parent."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from runner import tracking
+from runner.result import DIVERGED, Result, Series
+from runner.tracking_worker import TrackingWorker
+from tests.conftest import compose
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the helper is forked (Linux only)")
+
+
+def _store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return uri, str(tmp_path / "art"), "calclab-test"
+
+
+def _result(n=5000):
+    steps = np.arange(n)
+    return Result(task="optimize", status=DIVERGED, message="loss became nan at step 4999",
+                  final={"loss": 1.5}, info={"problem": "bowl", "optimizer": "gd"},
+                  metrics={"loss": Series(steps, np.exp(-steps / 100.0))}, tags={"numba.compile_s": "0.1"},
+                  plots=[("never.png", lambda: None)])
+
+
+def _runs(uri):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("calclab-test")
+    return client, ([] if exp is None else client.search_runs([exp.experiment_id]))
+
+
+def test_the_helper_records_the_run_as_logging_in_process_would(tmp_path):
+    uri, art, name = _store(tmp_path)
+    cfg = compose(["problem=bowl", "optim=gd", "quiet=true"])
+    tcfg = tracking.MlflowTracking(uri=uri, artifact_location=art, experiment=name, max_points=100)
+    artifact = tmp_path / "config.yaml"
+    artifact.write_text("x: 1\n")
+    worker = TrackingWorker.start(force=True)
+    worker.open(uri, art, name)
+    run_id = worker.log(tcfg, cfg, _result(), [artifact], ["problem=bowl"], 1.0e9, 1.0e9 + 2)
+    worker.close()
+    assert not worker._process.is_alive() and worker._process.exitcode == 0
+    client, [run] = _runs(uri)
+    assert run.info.run_id == run_id and run.info.status == "FAILED"      # DIVERGED -> FAILED
+    assert run.data.tags["calclab.status"] == DIVERGED and run.data.tags["numba.compile_s"] == "0.1"
+    assert run.data.params["optim.lr"] == str(cfg.optim.lr)
+    history = client.get_metric_history(run_id, "loss")
+    series = _result().metrics["loss"]
+    kept, _ = tracking.downsample(series.steps, series.values, 100)
+    assert sorted(m.step for m in history) == kept.tolist() and len(kept) < 5000
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
+    assert run.info.start_time == 1.0e12
+
+
+def test_an_aborted_helper_creates_no_run_and_exits(tmp_path):
+    uri, art, name = _store(tmp_path)
+    before_open = TrackingWorker.start(force=True)
+    before_open.close()                                  # still importing: stopped at once
+    assert not before_open._process.is_alive()
+    after_open = TrackingWorker.start(force=True)
+    after_open.open(uri, art, name)
+    after_open.close()
+    after_open._process.join(60)
+    assert after_open._process.exitcode == 0
+    assert _runs(uri)[1] == []
+
+
+def test_a_helper_whose_parent_goes_away_creates_no_run(tmp_path):
+    uri, art, name = _store(tmp_path)
+    worker = TrackingWorker.start(force=True)
+    worker.open(uri, art, name)
+    worker._conn.close()                                 # as if the parent had died
+    worker._process.join(60)
+    assert worker._process.exitcode == 0 and _runs(uri)[1] == []
+
+
+def test_a_store_that_cannot_be_opened_comes_back_as_an_error(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    uri = f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}"
+    cfg = compose(["problem=bowl", "optim=gd", "quiet=true"])
+    worker = TrackingWorker.start(force=True)
+    worker.open(uri, None, "calclab-test")
+    with pytest.raises(Exception, match="(?i)unable to open|no such|not a directory|OperationalError"):
+        worker.log(tracking.MlflowTracking(uri=uri), cfg, _result(10), [], [], 0.0, 1.0)
+
+
+def test_prestart_skips_what_is_not_a_single_run(monkeypatch):
+    started = []
+    monkeypatch.setattr(TrackingWorker, "start", classmethod(lambda cls, force=False: started.append(1) or "w"))
+    for argv in (["-m", "optim=gd,adam"], ["--help"], ["--cfg", "job"], ["--info"]):
+        TrackingWorker.prestart(argv)
+        assert TrackingWorker.claim() is None
+    TrackingWorker.prestart(["problem=bowl"])
+    assert started == [1] and TrackingWorker.claim() == "w" and TrackingWorker.claim() is None
+
+
+def _cli(tmp_path, *args, **kw):
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.Popen([sys.executable, "-m", "runner", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _children_of(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+@pytest.mark.slow
+def test_a_cli_run_is_logged_by_the_helper_and_leaves_no_process(tmp_path):
+    proc = _cli(tmp_path, "problem=bowl", "optim=gd", "optimize.steps=50", "quiet=true")
+    helpers = []
+    while proc.poll() is None:                           # the helper is a child of the run
+        helpers += _children_of(proc.pid)
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert helpers, "no helper process was forked"
+    for pid in set(helpers):
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+    [doc] = [json.loads(p.read_text()) for p in tmp_path.glob("outputs/runs/*/*/result.json")]
+    run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(doc["mlflow_run_id"])
+    assert run.info.status == "FINISHED" and len(run.data.metrics) >= 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["optim.lr=-1"], ["optim.lrr=1"], ["--cfg", "job"]])
+def test_no_run_and_no_leftover_helper_when_nothing_is_to_be_logged(tmp_path, args):
+    proc = _cli(tmp_path, "problem=bowl", "optim=gd", *args)
+    helpers = []
+    while proc.poll() is None:
+        helpers += _children_of(proc.pid)
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == (0 if "--cfg" in args else 2), err
+    assert "Traceback" not in err and "Process calclab-tracking" not in err
+    for pid in set(helpers):
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+    db = tmp_path / "outputs" / "mlflow.db"
+    if db.exists():
+        client = MlflowClient(f"sqlite:///{db}")
+        assert all(not client.search_runs([e.experiment_id]) for e in client.search_experiments())
