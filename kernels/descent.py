@@ -101,7 +101,11 @@ def _final(total_steps, theta, g, loss, explode, loss_ref,
     return COMPLETED
 
 
-@njit(_SIG, cache=True)
+# _nrt=False: descend allocates nothing (every array comes from the caller), and without NRT
+# its array arguments and views are not reference counted on every call and step (7.9 vs
+# 6.7 million steps/s on the 1-1-1 network, where a step is a few ns of arithmetic).  What it
+# calls keeps its own setting: objectives that allocate are compiled with NRT.
+@njit(_SIG, cache=True, _nrt=False)
 def descend(value_grad, P, X, y,
             theta, state, sstate, opt_id, hp,
             sched_id, sp, sched_state, base_lr, clip_norm,

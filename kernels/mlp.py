@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from kernels.signatures import HESSIAN_SIG, OBJECTIVE_SIG
+from kernels.stack import stack_matrix
 
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
 MSE, BCE, CCE, HINGE, LOGISTIC = 0, 1, 2, 3, 4
@@ -68,27 +69,53 @@ def layout(P):
     offsets = np.empty(L + 1, np.int64)
     offsets[0] = 0
     for l in range(L):
-        offsets[l + 1] = offsets[l] + sizes[l + 1] * sizes[l] + (sizes[l + 1] if bias else 0)
+        offsets[l + 1] = offsets[l] + _layer_count(P, l)
     return L, bias, sizes, acts, offsets, sizes.max()
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _layer(P, l):
+    """(n_in, n_out, activation) of layer l, read from P without allocating."""
+    L = int(P[0])
+    return int(P[HEADER + l]), int(P[HEADER + l + 1]), int(P[HEADER + L + 1 + l])
+
+
+@njit(cache=True, inline="always")
+def _layer_count(P, l):
+    """Parameters of layer l: n_out x n_in weights, plus n_out biases if biased."""
+    n_in, n_out, _ = _layer(P, l)
+    return n_out * n_in + (n_out if P[1] > 0.5 else 0)
+
+
+@njit(cache=True, inline="always")
+def widest(P):
+    """The widest layer (inputs and outputs included)."""
+    w = 0
+    for l in range(int(P[0]) + 1):
+        w = max(w, int(P[HEADER + l]))
+    return w
+
+
+@njit(cache=True, inline="always")
 def forward(theta, P, x, A, Z):
-    """Fill A[l, :n_l] (activations, A[0] = x) and Z[l, :n_{l+1}] (pre-activations)."""
-    L, bias, sizes, acts, off, _ = layout(P)
+    """Fill A[l, :n_l] (activations, A[0] = x) and Z[l, :n_{l+1}] (pre-activations).
+    Allocates nothing."""
+    L = int(P[0])
+    bias = P[1] > 0.5
     alpha = P[4]
-    for j in range(sizes[0]):
+    for j in range(int(P[HEADER])):
         A[0, j] = x[j]
+    w0 = 0
     for l in range(L):
-        n_in, n_out = sizes[l], sizes[l + 1]
-        w0 = off[l]
+        n_in, n_out, code = _layer(P, l)
         b0 = w0 + n_out * n_in
         for o in range(n_out):
             z = theta[b0 + o] if bias else 0.0
             for j in range(n_in):
                 z += theta[w0 + o * n_in + j] * A[l, j]
             Z[l, o] = z
-        if acts[l] == SOFTMAX:
+            A[l + 1, o] = _act(code, z, alpha)      # from the register, not a reload of Z
+        if code == SOFTMAX:
             m = Z[l, 0]
             for o in range(n_out):
                 m = max(m, Z[l, o])
@@ -98,9 +125,7 @@ def forward(theta, P, x, A, Z):
                 s += A[l + 1, o]
             for o in range(n_out):
                 A[l + 1, o] /= s
-        else:
-            for o in range(n_out):
-                A[l + 1, o] = _act(acts[l], Z[l, o], alpha)
+        w0 = b0 + (n_out if bias else 0)
 
 
 # tanh in float32 as XLA and Eigen compute it: a 13/6 rational function on [-c, c], exact
@@ -168,56 +193,59 @@ def _activate(code, Z, alpha):
     return A
 
 
-@njit(cache=True)
-def _batch_delta(P, Z, A, y, out_act, delta):
-    """Sum over the batch of the loss; dL/dz of every row at the output layer into delta."""
-    n, n_out = Z.shape
-    loss_code = int(P[2])
+@njit(cache=True, inline="always")
+def _row_delta(loss_code, n_out, z, a, y, i, out_act, alpha, delta):
+    """Loss of one row (z[:n_out], a[:n_out]: its output pre-activations and activations,
+    y[i...]: its target); dL/dz into delta[:n_out]."""
     loss = 0.0
-    for i in range(n):
-        if loss_code == MSE:
+    if loss_code == MSE:
+        s = 0.0
+        for k in range(n_out):
+            e = a[k] - y[i * n_out + k]
+            loss += e * e
+            delta[k] = 2.0 * e * _dact(out_act, z[k], a[k], alpha)
+            s += 2.0 * e * a[k]
+        if out_act == SOFTMAX:
             for k in range(n_out):
-                e = A[i, k] - y[i * n_out + k]
-                loss += e * e
-                delta[i, k] = 2.0 * e
-            if out_act == SOFTMAX:
-                s = 0.0
-                for k in range(n_out):
-                    s += delta[i, k] * A[i, k]
-                for k in range(n_out):
-                    delta[i, k] = A[i, k] * (delta[i, k] - s)
-            else:
-                for k in range(n_out):
-                    delta[i, k] *= _dact(out_act, Z[i, k], A[i, k], P[4])
-            continue
-        z = Z[i, 0]
-        t = y[i]
-        if loss_code == BCE:
-            delta[i, 0] = A[i, 0] - t
-            loss += max(z, 0.0) + math.log1p(math.exp(-abs(z))) - t * z
-        elif loss_code == CCE:
-            c = int(t)
-            mx = Z[i, 0]
-            for k in range(n_out):
-                mx = max(mx, Z[i, k])
-            s = 0.0
-            for k in range(n_out):
-                s += math.exp(Z[i, k] - mx)
-                delta[i, k] = A[i, k]
-            delta[i, c] -= 1.0
-            loss += mx + math.log(s) - Z[i, c]
-        elif loss_code == HINGE:
-            slack = 1.0 - t * z
-            delta[i, 0] = -t if slack > 0 else 0.0
-            loss += slack if slack > 0 else 0.0
-        else:                                              # LOGISTIC
-            mz = -t * z
-            delta[i, 0] = -t * (1.0 / (1.0 + math.exp(-mz)) if mz >= 0 else math.exp(mz) / (1.0 + math.exp(mz)))
-            loss += max(mz, 0.0) + math.log1p(math.exp(-abs(mz)))
+                delta[k] = a[k] * (2.0 * (a[k] - y[i * n_out + k]) - s)
+        return loss
+    t = y[i]
+    if loss_code == BCE:
+        delta[0] = a[0] - t
+        loss = max(z[0], 0.0) + math.log1p(math.exp(-abs(z[0]))) - t * z[0]
+    elif loss_code == CCE:
+        c = int(t)
+        mx = z[0]
+        for k in range(n_out):
+            mx = max(mx, z[k])
+        s = 0.0
+        for k in range(n_out):
+            s += math.exp(z[k] - mx)
+            delta[k] = a[k]
+        delta[c] -= 1.0
+        loss = mx + math.log(s) - z[c]
+    elif loss_code == HINGE:
+        slack = 1.0 - t * z[0]
+        delta[0] = -t if slack > 0 else 0.0
+        loss = slack if slack > 0 else 0.0
+    else:                                              # LOGISTIC
+        mz = -t * z[0]
+        delta[0] = -t * (1.0 / (1.0 + math.exp(-mz)) if mz >= 0 else math.exp(mz) / (1.0 + math.exp(mz)))
+        loss = max(mz, 0.0) + math.log1p(math.exp(-abs(mz)))
     return loss
 
 
 @njit(cache=True)
+def _batch_delta(P, Z, A, y, out_act, delta):
+    """Sum over the batch of the loss; dL/dz of every row at the output layer into delta."""
+    loss_code = int(P[2])
+    loss = 0.0
+    for i in range(Z.shape[0]):
+        loss += _row_delta(loss_code, Z.shape[1], Z[i], A[i], y, i, out_act, P[4], delta[i])
+    return loss
+
+
+@njit(cache=True, _nrt=True)
 def _batched(W_all, grad_out, P, X, y):
     """Loss (summed over the batch, before the 1/n) and gradient of the data term: one matrix
     product per layer forward and two backward (BLAS), in the dtype of W_all and X (float64
@@ -272,21 +300,99 @@ def _batched(W_all, grad_out, P, X, y):
 @njit(cache=True)
 def _l2(theta, grad_out, P, loss):
     """Add l2 * sum of squared weights (not biases) and its gradient."""
-    L, bias, sizes, acts, off, width = layout(P)
     lam = P[3]
     if lam > 0:
-        for l in range(L):
-            w0 = off[l]
-            for k in range(w0, w0 + sizes[l + 1] * sizes[l]):
+        w0 = 0
+        for l in range(int(P[0])):
+            n_in, n_out, _ = _layer(P, l)
+            for k in range(w0, w0 + n_out * n_in):
                 loss += lam * theta[k] * theta[k]
                 grad_out[k] += 2.0 * lam * theta[k]
+            w0 += _layer_count(P, l)
     return loss
 
 
-@njit(OBJECTIVE_SIG, cache=True)
+# Networks no wider than SMALL_WIDTH whose scratch fits in SCRATCH float64s (on the stack)
+# go row by row (_rows); larger ones through BLAS (_batched).  Below this width the BLAS calls
+# and per-call arrays of _batched cost more than the arithmetic (measured: benchmarks/bench_train.py).
+SMALL_WIDTH = 16
+SCRATCH = 1024      # float64s of stack for each of A (L+1, W), Z (L, W) and D (2, W): 24 KB in all
+
+
+@njit(cache=True, inline="always")
+def is_small(P):
+    """Whether mlp_value_grad takes the row-by-row path for the network of P."""
+    W = widest(P)
+    return W <= SMALL_WIDTH and (2 * int(P[0]) + 3) * W <= SCRATCH
+
+
+# _nrt=False: the views of rows and layers are not reference counted (numba cannot prune the
+# atomic increments and decrements across these loops: ~50 ns a call on a 1-1-1 network).
+@njit(cache=True, _nrt=False)
+def _rows(theta, grad_out, P, X, y):
+    """What _batched computes, one row at a time in scalar loops with the scratch on the stack
+    (no BLAS, no allocation; needs is_small(P)): forward fills A and Z, the output delta goes to
+    D[0], and each layer's gradient is accumulated before its delta is sent one layer down."""
+    L = int(P[0])
+    bias = P[1] > 0.5
+    loss_code = int(P[2])
+    alpha = P[4]
+    W = widest(P)
+    A = stack_matrix(SCRATCH, L + 1, W)
+    Z = stack_matrix(SCRATCH, L, W)
+    D = stack_matrix(SCRATCH, 2, W)
+    n = X.shape[0]
+    end = 0
+    for l in range(L):
+        end += _layer_count(P, l)
+    for k in range(end):
+        grad_out[k] = 0.0
+    n_last = int(P[HEADER + L])
+    out_act = int(P[HEADER + 2 * L])
+    loss = 0.0
+    for i in range(n):
+        forward(theta, P, X[i], A, Z)
+        loss += _row_delta(loss_code, n_last, Z[L - 1], A[L], y, i, out_act, alpha, D[0])
+        cur = 0
+        w0 = end
+        for l in range(L - 1, -1, -1):
+            n_in, n_out, _ = _layer(P, l)
+            b0 = w0 - (n_out if bias else 0)
+            w0 = b0 - n_out * n_in
+            for o in range(n_out):
+                d = D[cur, o]
+                for j in range(n_in):
+                    grad_out[w0 + o * n_in + j] += d * A[l, j]
+                if bias:
+                    grad_out[b0 + o] += d
+            if l > 0:
+                below = int(P[HEADER + L + l])      # activation of layer l - 1
+                for j in range(n_in):
+                    s = 0.0
+                    for o in range(n_out):
+                        s += D[cur, o] * theta[w0 + o * n_in + j]
+                    D[1 - cur, j] = s * _dact(below, Z[l - 1, j], A[l, j], alpha)
+                cur = 1 - cur
+    if n > 1:       # (times 1.0 would change nothing)
+        inv = 1.0 / n
+        loss *= inv
+        for k in range(end):
+            grad_out[k] *= inv
+    return loss
+
+
+# _nrt=False: no reference counting of the arguments on entry (7 atomic increments and as
+# many decrements, ~30 ns, numba does not prune them across the two paths); _batched sets
+# _nrt=True, so that it and what it calls still allocate and free their arrays.
+@njit(OBJECTIVE_SIG, cache=True, _nrt=False)
 def mlp_value_grad(theta, grad_out, P, X, y):
-    """The batch at once in float64 (see _batched)."""
-    return _l2(theta, grad_out, P, _batched(theta, grad_out, P, np.ascontiguousarray(X), y))
+    """Loss and gradient in float64: row by row for small networks (is_small), else the batch
+    at once through BLAS (see _batched)."""
+    if is_small(P):
+        loss = _rows(theta, grad_out, P, X, y)
+    else:
+        loss = _batched(theta, grad_out, P, X, y)
+    return _l2(theta, grad_out, P, loss)
 
 
 @njit(OBJECTIVE_SIG, cache=True)

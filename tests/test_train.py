@@ -274,3 +274,65 @@ def test_float32_training_learns_digits(tmp_path):
     r = run(tmp_path, "data=digits", "model.hidden=[32]", "model.output=softmax", "model.loss=cce",
             "model.precision=float32", "optim=adam", "optim.lr=0.005", "train.steps=1500")
     assert r.status == "FINISHED" and r.final["val_accuracy"] > 0.9
+
+
+def _net(sizes, hidden, out, loss, bias, rng):
+    from kernels import mlp as K
+
+    L = len(sizes) - 1
+    P = np.array([L, 1.0 if bias else 0.0, loss, 0.0, 0.05, *sizes, *([hidden] * (L - 1) + [out])], float)
+    count = sum(sizes[i + 1] * sizes[i] + (sizes[i + 1] if bias else 0) for i in range(L))
+    n = 7
+    X = rng.normal(size=(n, sizes[0]))
+    if loss in (K.CCE,):
+        y = rng.integers(0, sizes[-1], n).astype(float)
+    elif loss in (K.HINGE, K.LOGISTIC):
+        y = rng.choice([-1.0, 1.0], n)
+    elif loss == K.BCE:
+        y = rng.integers(0, 2, n).astype(float)
+    else:
+        y = rng.uniform(size=n * sizes[-1])
+    return P, rng.normal(scale=0.7, size=count), X, y
+
+
+@pytest.mark.parametrize("sizes", [[1, 1, 1], [2, 3, 2], [3, 5, 4, 3], [16, 16, 16]])
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
+@pytest.mark.parametrize("out,loss", [("identity", "mse"), ("sigmoid", "mse"), ("softmax", "mse"), ("sigmoid", "bce"),
+                                      ("softmax", "cce"), ("identity", "hinge"), ("identity", "logistic")])
+@pytest.mark.parametrize("bias", [True, False])
+def test_small_network_row_path_equals_the_batched_path(sizes, hidden, out, loss, bias):
+    """Networks up to 16 wide go row by row with the scratch on the stack (kernels.mlp._rows);
+    the BLAS path (_batched) must give the same loss and gradient."""
+    from kernels import mlp as K
+
+    names = {"sigmoid": K.SIGMOID, "tanh": K.TANH, "relu": K.RELU, "leaky_relu": K.LEAKY_RELU,
+             "identity": K.IDENTITY, "softmax": K.SOFTMAX, "mse": K.MSE, "bce": K.BCE, "cce": K.CCE,
+             "hinge": K.HINGE, "logistic": K.LOGISTIC}
+    if loss in ("bce", "hinge", "logistic") and sizes[-1] != 1:
+        sizes = sizes[:-1] + [1]
+    if out == "softmax" and sizes[-1] == 1:                # a softmax of one output is constant
+        sizes = sizes[:-1] + [2]
+    P, theta, X, y = _net(sizes, names[hidden], names[out], names[loss], bias, np.random.default_rng(len(sizes)))
+    assert K.is_small(P)
+    g_rows, g_blas = np.zeros_like(theta), np.zeros_like(theta)
+    l_rows = K._rows(theta, g_rows, P, X, y)
+    l_blas = K._batched(theta, g_blas, P, X, y)
+    assert np.isfinite(l_rows) and np.abs(g_rows).max() > 0
+    assert l_rows == pytest.approx(l_blas, rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(g_rows, g_blas, rtol=1e-11, atol=1e-13)
+    g_api = np.zeros_like(theta)
+    assert K.mlp_value_grad(theta, g_api, P, X, y) == l_rows and np.array_equal(g_api, g_rows)
+
+
+def test_only_small_networks_take_the_row_path():
+    from kernels import mlp as K
+
+    rng = np.random.default_rng(0)
+    assert K.is_small(_net([16, 16, 1], K.TANH, K.IDENTITY, K.MSE, True, rng)[0])
+    assert not K.is_small(_net([17, 4, 1], K.TANH, K.IDENTITY, K.MSE, True, rng)[0])
+    assert not K.is_small(_net([64, 128, 10], K.TANH, K.SOFTMAX, K.CCE, True, rng)[0])
+    deep = [4] * 130                                   # (2 L + 3) W > SCRATCH: the stack would overflow
+    assert not K.is_small(_net(deep, K.TANH, K.IDENTITY, K.MSE, True, rng)[0])
+    P, theta, X, y = _net([16, 16, 16, 1], K.TANH, K.IDENTITY, K.MSE, True, rng)
+    g = np.zeros_like(theta)
+    assert K.mlp_value_grad(theta, g, P, X[:0], y[:0]) == 0.0 and not g.any()     # empty batch
