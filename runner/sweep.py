@@ -3,14 +3,16 @@
 A Hydra callback (registered in ``conf/config.yaml``) runs in the process that launches the
 jobs, whatever the launcher:
 
-* ``on_multirun_start``: creates the MLflow store, the task's experiment and the parent run
-  *before* any job starts (parallel workers racing on a fresh SQLite store crash, and racing
-  to create an experiment put runs into "Default"), writes them to ``<sweep dir>/sweep.json``
-  for the jobs to read, and loads every numba kernel the task needs (concurrent first
-  compiles into numba's cache can crash).
-* ``on_multirun_end``: reads every job's ``result.json``, prints the summary table, writes
-  ``summary.csv`` and comparison plots, logs them (and the best job) to the parent run and
-  ends it.  If the sweep dies before that, an ``atexit`` hook ends the parent as KILLED.
+* ``on_multirun_start``: with the joblib launcher, first starts its workers, which import
+  what a job needs meanwhile (:mod:`runner.sweep_workers`); creates the MLflow store, the
+  task's experiment and the parent run *before* any job starts (parallel workers racing on
+  a fresh SQLite store crash, and racing to create an experiment put runs into "Default"),
+  writes them to ``<sweep dir>/sweep.json`` for the jobs to read, and loads every numba
+  kernel the task needs (concurrent first compiles into numba's cache can crash).
+* ``on_multirun_end``: stops the joblib workers; reads every job's ``result.json``, prints
+  the summary table, writes ``summary.csv`` and comparison plots, logs them (and the best
+  job) to the parent run and ends it.  If the sweep dies before that, an ``atexit`` hook
+  ends the parent as KILLED.
 
 Jobs find the parent through :func:`parent_of` and become its child runs.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import gc
 import json
 import sys
 import time
@@ -39,6 +42,7 @@ SUMMARY_KEYS = ("loss", "grad_norm", "estimate", "standard_error", "abs_error", 
 class SweepKnobs:
     """``sweep.*``: what a multirun does besides launching its jobs."""
     skip_finished: bool = False   # a job whose overrides already FINISHED in this sweep dir is not re-run
+    prewarm_workers: bool = True  # joblib launcher: start the workers and import in them while the sweep is prepared
 
 
 def finished_before(cfg, sweep_dir: Optional[Path], run_dir: Path, overrides) -> Optional[Result]:
@@ -86,6 +90,12 @@ class SweepCallback(Callback):
     def __init__(self) -> None:
         self.parent: Optional[Dict[str, str]] = None
         self.client = None
+        self.warm = None
+
+    def __getstate__(self):
+        """Jobs get a copy of the callbacks (the joblib launcher pickles them with every job):
+        the parent's MLflow client and the warm-up tasks in flight stay with the parent."""
+        return {**self.__dict__, "warm": None, "client": None}
 
     # ---- start ---------------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -94,6 +104,14 @@ class SweepCallback(Callback):
         except ConfigError as e:     # Hydra turns a callback's exception into a warning: stop here
             print(f"calclab: error: {e}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        if OmegaConf.select(config, "sweep.prewarm_workers", default=True):
+            from runner import sweep_workers
+
+            self.warm = sweep_workers.prewarm(config)
+        # This process ends up holding Hydra, numba, MLflow, SQLAlchemy and pandas, and the
+        # collections of interpreter shutdown would walk all of it (~1 s); nothing of ours
+        # is left to collect by then (store writes are committed, files closed).
+        atexit.register(gc.freeze)
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         _warm_up(config)
@@ -117,6 +135,7 @@ class SweepCallback(Callback):
 
     # ---- end -----------------------------------------------------------------------------
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._stop_workers()
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = job_records(sweep_dir)
         swept = sorted({o.split("=", 1)[0].lstrip("+~") for r in rows for o in r["overrides"]
@@ -154,6 +173,27 @@ class SweepCallback(Callback):
         # the sweep ran to its end: FINISHED; how its jobs ended is in jobs_* and the table
         self.client.set_terminated(run_id, "FINISHED")
         self.parent = None
+
+    def _stop_workers(self) -> None:
+        """Every job has returned: stop the joblib workers started by on_multirun_start, with
+        one line on their start-up, which ran while the sweep was prepared."""
+        warm, self.warm = self.warm, None
+        if warm is None:
+            return
+        reused = warm.used_by_launcher()
+        try:
+            reports = warm.reports(timeout=1.0)
+        except Exception:     # a worker died or never took its warm-up: the jobs say more
+            reports = []
+        warm.stop()
+        if not reused:
+            print("[sweep] the joblib launcher started new workers instead of the warmed-up ones "
+                  "(its executor arguments differ)", flush=True)
+        elif reports:
+            start = sum(r["process_start_s"] for r in reports) / len(reports)
+            imports = sum(r["import_s"] for r in reports) / len(reports)
+            print(f"[sweep] {len(reports)} joblib workers warmed up while the sweep was prepared "
+                  f"(mean: process start {start:.2f} s, imports {imports:.2f} s)", flush=True)
 
     def _abandon(self) -> None:
         """The sweep ended without on_multirun_end (Ctrl-C, a crash, a bad sweep override):

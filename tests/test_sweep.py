@@ -76,6 +76,7 @@ def test_16_parallel_jobs_on_sqlite_lose_nothing(tmp_path):
                    "optim=gd,momentum,adam,nesterov", f"optim.lr={lrs}", "optimize.steps=400",
                    "optimize.grad_tol=0", "quiet=true"], cwd=tmp_path, timeout=900)
     assert out.returncode == 0, out.stderr
+    assert "[sweep] 4 joblib workers warmed up" in out.stdout    # started early, one warm-up each
     parent = json.loads((sweep_dir_of(tmp_path) / "sweep.json").read_text())
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     n, points, statuses = count_back(client, parent["parent_run_id"], 400)
@@ -136,6 +137,8 @@ def test_skip_finished_reruns_only_what_did_not_finish(tmp_path):
 @pytest.mark.parametrize("args,start", [
     (["-m", "hydra/launcher=nope", "optim.lr=0.1,0.2"], "calclab: error: In 'hydra/config': Could not find 'hydra/launcher/nope'"),
     (["-m", "optim.lrr=0.1,0.2"], "calclab: error: optim.lrr: unknown key"),
+    (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optim.lrr=0.1,0.2"],   # workers warming meanwhile
+     "calclab: error: optim.lrr: unknown key"),
     (["-m", "optim.lr=0.1,-1"], None),
 ])
 def test_bad_sweep_input(tmp_path, args, start):

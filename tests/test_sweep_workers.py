@@ -1,0 +1,84 @@
+"""Joblib sweeps: the workers started and warmed while the sweep is prepared are the ones the
+hydra-joblib-launcher then runs the jobs in, and their warm-up never touches numba kernels."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.utils import instantiate
+
+from runner import sweep_workers
+
+
+def sweep_config(tmp_path, *overrides):
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        return compose(config_name="config", return_hydra_config=True,
+                       overrides=[f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides])
+
+
+def pid_job(idx, overrides, hydra_context, config, task_function, singleton_state) -> JobReturn:
+    """Stands in for hydra-joblib-launcher's execute_job: says which process ran the job."""
+    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=os.getpid())
+
+
+@pytest.mark.slow
+def test_the_joblib_launcher_runs_its_jobs_in_the_warmed_workers(tmp_path, monkeypatch):
+    from hydra_plugins.hydra_joblib_launcher import _core
+
+    cfg = sweep_config(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    warm = sweep_workers.prewarm(cfg)
+    assert warm is not None
+    try:
+        reports = warm.reports(timeout=120)
+        warmed = {r["pid"] for r in reports}
+        assert len(warmed) == 2                       # one warm-up in each worker
+        assert all(r["import_s"] > 0 and r["process_start_s"] >= 0 for r in reports)
+
+        # the launcher exactly as Hydra builds and calls it; only the job itself is replaced
+        monkeypatch.setattr(_core, "execute_job", pid_job)
+        launcher = instantiate(cfg.hydra.launcher)
+        launcher.setup(hydra_context=object(), task_function=print, config=cfg)
+        returns = launcher.launch([[f"optim.lr={i}"] for i in range(8)], initial_job_idx=0)
+        ran_in = {r.return_value for r in returns}
+        assert len(returns) == 8 and ran_in <= warmed, (ran_in, warmed)
+        workers = list(warm.executor._processes)
+    finally:
+        warm.stop()
+    deadline = time.time() + 30         # stop() does not wait for the workers to end; the test does
+    while any(running(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(running(pid) for pid in workers)
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (loky's manager thread reaps its workers)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_no_warm_up_without_parallel_workers(tmp_path):
+    assert sweep_workers.prewarm(sweep_config(tmp_path)) is None                      # basic launcher
+    assert sweep_workers.prewarm(sweep_config(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=1")) is None
+
+
+def test_the_warm_up_imports_what_a_job_needs_but_no_kernel(tmp_path):
+    code = ("import json, sys\n"
+            "from runner.sweep_workers import WARM_MODULES, warm_up\n"
+            f"report = warm_up({str(tmp_path)!r}, 1)\n"
+            "print(json.dumps({'report': report, 'missing': [m for m in WARM_MODULES if m not in sys.modules],\n"
+            "                  'kernels': sorted(m for m in sys.modules if m.split('.')[0] == 'kernels'\n"
+            "                                    or m.startswith('runner.tasks.'))}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert doc["missing"] == []
+    assert doc["kernels"] == []         # the parent compiles them meanwhile: a worker must not
+    assert doc["report"]["import_s"] > 0 and os.listdir(tmp_path) == [str(doc["report"]["pid"])]
