@@ -138,11 +138,11 @@ def adam_calclab(X, y, steps: int):
     from runner.problems import PROBLEM_SCHEMAS, build_problem
     from runner.tasks.optimize import OptimizeKnobs, Run
 
-    from runner.datasets import DataConfig
+    from runner.datasets import DataConfig, aligned
 
     data = DataConfig(source="inline", x=[[0.0] * X.shape[1]], y=[0.0])
     problem = build_problem(PROBLEM_SCHEMAS["linreg"](data=data), 0)
-    problem.X, problem.y, problem.n_data = np.ascontiguousarray(X), np.ascontiguousarray(y), len(y)
+    problem.X, problem.y, problem.n_data = aligned(X), aligned(y), len(y)     # as data_problem lays them out
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["adam"](lr=1e-2))
     sched_id, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
     knobs = OptimizeKnobs(steps=steps, grad_tol=0.0, record_params=1)

@@ -23,6 +23,21 @@ from runner.validate import in_range, non_negative, one_of, positive
 
 SOURCES = ("inline", "synthetic", "csv")
 KEY = "problem.data"
+ALIGN = 64      # bytes: a cache line, and one AVX-512 register
+
+
+def aligned(a) -> np.ndarray:
+    """A C-contiguous float64 copy of ``a`` that starts on a 64-byte boundary.
+
+    NumPy's allocator aligns to 16 bytes, so the kernels' 64-byte vector loads over data
+    rows would straddle two cache lines; on aligned rows the full-batch linear-regression
+    gradient runs 10-20% faster here (benchmarks/bench_optimize.py)."""
+    a = np.asarray(a, dtype=np.float64)
+    buf = np.empty(a.nbytes + ALIGN, dtype=np.uint8)
+    start = (-buf.ctypes.data) % ALIGN
+    out = buf[start:start + a.nbytes].view(np.float64).reshape(a.shape)
+    out[...] = a
+    return out
 
 
 @dataclass

@@ -167,7 +167,7 @@ def data_problem(p, label: str, seed: int) -> Problem:
     vg, hess = DATA_KERNELS[p.name]
     P = np.array([p.l2, 1.0 if p.fit_intercept else 0.0, 1.0 if p.reduction == "sum" else 0.0])
     problem = Problem(p.name, f"{label}, n={n}, d={k}" + (f", l2={p.l2:g}" if p.l2 else ""), len(names),
-                      start(p.x0, names, 0.0), vg, hess, P, data.X, y, names, [], n,
+                      start(p.x0, names, 0.0), vg, hess, P, datasets.aligned(data.X), datasets.aligned(y), names, [], n,
                       meta={**data.meta, "columns": data.columns})
     if p.name == "linreg":
         problem.minima = _least_squares(problem)

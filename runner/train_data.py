@@ -12,6 +12,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
+from runner.datasets import aligned
 from runner.errors import ConfigError
 from runner.validate import in_range, non_negative, positive
 
@@ -73,7 +74,7 @@ def load(cfg: TrainData, seed: int) -> Split:
         sd[sd == 0] = 1.0
         Xt, Xv = (Xt - mu) / sd, (Xv - mu) / sd
     classes = int(y.max()) + 1 if kind == "classification" else 0
-    return Split(np.ascontiguousarray(Xt), y[train].copy(), np.ascontiguousarray(Xv), y[val].copy(), kind, classes,
+    return Split(aligned(Xt), aligned(y[train]), aligned(Xv), aligned(y[val]), kind, classes,
                  [f"x{j + 1}" for j in range(X.shape[1])])
 
 
