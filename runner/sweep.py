@@ -133,6 +133,12 @@ class SweepCallback(Callback):
         self.sweep_dir = sweep_dir
         atexit.register(self._abandon)
 
+    # ---- a job's end, in the process that ran it -------------------------------------------
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        from runner import sweep_workers
+
+        sweep_workers.after_job()
+
     # ---- end -----------------------------------------------------------------------------
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._stop_workers()

@@ -72,7 +72,10 @@ def test_the_warm_up_imports_what_a_job_needs_but_no_kernel(tmp_path):
     code = ("import json, sys\n"
             "from runner.sweep_workers import WARM_MODULES, warm_up\n"
             f"report = warm_up({str(tmp_path)!r}, 1)\n"
+            "import gc, time\n"
+            "t = time.perf_counter(); gc.collect(); collect_s = time.perf_counter() - t\n"
             "print(json.dumps({'report': report, 'missing': [m for m in WARM_MODULES if m not in sys.modules],\n"
+            "                  'frozen': gc.get_freeze_count(), 'collect_s': collect_s,\n"
             "                  'kernels': sorted(m for m in sys.modules if m.split('.')[0] == 'kernels'\n"
             "                                    or m.startswith('runner.tasks.'))}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
@@ -82,3 +85,5 @@ def test_the_warm_up_imports_what_a_job_needs_but_no_kernel(tmp_path):
     assert doc["missing"] == []
     assert doc["kernels"] == []         # the parent compiles them meanwhile: a worker must not
     assert doc["report"]["import_s"] > 0 and os.listdir(tmp_path) == [str(doc["report"]["pid"])]
+    # what was imported is out of the collections loky runs after every job (0.4-0.5 s each before)
+    assert doc["frozen"] > 100_000 and doc["collect_s"] < 0.1
