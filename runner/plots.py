@@ -12,6 +12,17 @@ import numpy as np
 from runner.result import Plot, Result
 
 
+# Fixed margins in inches (left, right, bottom, top) for one axes with a title, axis labels
+# and tick labels up to ~9 characters wide ("$-10^{-12}$", "-1.5e+03"; the last x label is
+# centred on the right edge); a colorbar's "%.3g" labels and its label need the wider right
+# margin; a title longer than the axes is shortened (:func:`_title`).  Constrained layout
+# instead measured every tick label twice before drawing: over half of a short optimize
+# run's plotting time.  tests/test_plots.py checks that no label leaves these figures.
+MARGINS = (0.95, 0.4, 0.55, 0.35)
+COLORBAR_RIGHT = 0.95
+TITLE_CHARS_PER_INCH = 9    # 12-pt DejaVu Sans: ~0.1 in a character in these titles
+
+
 def figure(width=6.0, height=4.0):
     """A pyplot-free Figure whose layout is solved while it is drawn (one pass at savefig)."""
     from matplotlib.figure import Figure
@@ -19,8 +30,27 @@ def figure(width=6.0, height=4.0):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def fixed_figure(width=6.0, height=4.0, colorbar=False):
+    """A pyplot-free Figure with fixed margins (:data:`MARGINS`) for one axes: no layout pass."""
+    from matplotlib.figure import Figure
+
+    left, right, bottom, top = MARGINS
+    right = COLORBAR_RIGHT if colorbar else right
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
+    return fig
+
+
+def _title(ax, text: str) -> None:
+    """The axes title, at a fixed height (no search for room above the ticks), shortened with
+    an ellipsis to the axes' width and 0.3 in either side (it is centred over the axes): a
+    formula problem's label can be thousands of characters."""
+    fits = int((ax.get_position().width * ax.figure.get_figwidth() + 0.6) * TITLE_CHARS_PER_INCH)
+    ax.set_title(text if len(text) <= fits else text[: fits - 1] + "…", y=1.0)
+
+
 def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "loss"):
-    fig = figure()
+    fig = fixed_figure()
     ax = fig.add_subplot()
     finite = np.isfinite(loss)
     s, y = steps[finite], loss[finite]
@@ -33,7 +63,7 @@ def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "l
         ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    _title(ax, title)
     ax.grid(True, which="both", alpha=0.3)
     return fig
 
@@ -59,7 +89,7 @@ def _bounds(values: np.ndarray, marks: List[float]) -> tuple:
 
 def contour_path(problem, params: np.ndarray, title: str):
     """Contour of f over the box around the path, with the iterates and known minima."""
-    fig = figure(6.0, 5.0)
+    fig = fixed_figure(6.0, 5.0, colorbar=True)
     ax = fig.add_subplot()
     minima = [m[0] for m in problem.minima if len(m[0]) == 2]
     xlo, xhi = _bounds(params[:, 0], [m[0] for m in minima])
@@ -85,14 +115,14 @@ def contour_path(problem, params: np.ndarray, title: str):
     names = problem.param_names
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
-    ax.set_title(title)
+    _title(ax, title)
     ax.legend(loc="best", fontsize=8)
     return fig
 
 
 def function_path(problem, params: np.ndarray, title: str):
     """1-D problems: f(x) with the iterates on it."""
-    fig = figure()
+    fig = fixed_figure()
     ax = fig.add_subplot()
     x = params[:, 0]
     x = x[np.isfinite(x)]
