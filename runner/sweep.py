@@ -4,7 +4,8 @@ A Hydra callback (registered in ``conf/config.yaml``) runs in the process that l
 jobs, whatever the launcher:
 
 * ``on_multirun_start``: with the joblib launcher, first starts its workers, which import
-  what a job needs meanwhile (:mod:`runner.sweep_workers`); creates the MLflow store, the
+  what a job needs meanwhile (:mod:`runner.sweep_workers`) and load the kernels once this
+  process has compiled them; creates the MLflow store, the
   task's experiment and the parent run *before* any job starts (parallel workers racing on
   a fresh SQLite store crash, and racing to create an experiment put runs into "Default"),
   writes them to ``<sweep dir>/sweep.json`` for the jobs to read, and loads every numba
@@ -114,7 +115,13 @@ class SweepCallback(Callback):
         atexit.register(gc.freeze)
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        _warm_up(config)
+        compiled = False
+        try:
+            _warm_up(config)
+            compiled = True
+        finally:     # the warmed workers load the kernels only after this
+            if self.warm is not None:
+                self.warm.kernels_compiled(compiled)
         if OmegaConf.select(config, "tracking.name") != "mlflow":
             return
         from runner import tracking
@@ -198,8 +205,10 @@ class SweepCallback(Callback):
         elif reports:
             start = sum(r["process_start_s"] for r in reports) / len(reports)
             imports = sum(r["import_s"] for r in reports) / len(reports)
+            loaded = sum(bool(r.get("kernels")) for r in reports)
             print(f"[sweep] {len(reports)} joblib workers warmed up while the sweep was prepared "
-                  f"(mean: process start {start:.2f} s, imports {imports:.2f} s)", flush=True)
+                  f"(mean: process start {start:.2f} s, imports {imports:.2f} s; kernels loaded in {loaded})",
+                  flush=True)
 
     def _abandon(self) -> None:
         """The sweep ended without on_multirun_end (Ctrl-C, a crash, a bad sweep override):
@@ -373,7 +382,7 @@ def check_ray_address(config: DictConfig, timeout: float = 5.0) -> None:
 
 
 def _warm_up(config: DictConfig) -> None:
-    """Load (or compile once) the task's numba kernels here, before workers start."""
+    """Load (or compile once) the task's numba kernels here, before any worker loads them."""
     from runner import app
 
     try:

@@ -9,9 +9,14 @@ with the launcher's own arguments, which creates the very executor the launcher'
 back later (loky reuses its executor while the arguments match), and sends each worker one
 task that imports those modules and draws a small figure.
 
-The warm-up never imports ``kernels`` (nor a module that does): the parent compiles them
-into numba's on-disk cache at the same time, and concurrent first compiles into that cache
-can crash.  Jobs load the kernels once they run, after the parent has compiled them.
+The warm-up imports no ``kernels`` (nor a module that does) until the parent has compiled
+them into numba's on-disk cache: concurrent first compiles into that cache can crash.  The
+parent writes :data:`KERNELS_READY` into the warm-up's barrier directory once its kernel
+warm-up has returned (:meth:`WarmWorkers.kernels_compiled`); each worker waits for it, then
+loads the task's kernels from the cache and, for ``task=optimize``, runs the sweep's base
+config for a few steps and draws its plots, so that a worker's first job costs what the
+others do.  Without the marker (the parent's warm-up failed, or took longer than
+:data:`KERNELS_TIMEOUT`) the worker loads nothing and its first job loads the kernels.
 Anything unexpected here (another joblib, a worker that cannot start) only means the
 workers start cold, as without this module.
 
@@ -47,6 +52,11 @@ WARM_MODULES = (
     "matplotlib.figure", "matplotlib.backends.backend_agg", "numba",
 )
 BARRIER_TIMEOUT = 30.0   # s a warm-up waits for the other workers to take theirs
+KERNELS_READY = "kernels-ready"   # written into the barrier dir once the parent's kernel warm-up returned
+KERNELS_FAILED = "kernels-failed"  # ... or once it raised: the workers load no kernel
+MARKERS = (KERNELS_READY, KERNELS_FAILED)
+KERNELS_TIMEOUT = 120.0  # s a warm-up waits for it before leaving the kernels to the first job
+WARM_STEPS = 20          # optimize steps of the warm-up run whose plots a worker draws
 
 
 def is_joblib(config: DictConfig) -> bool:
@@ -72,6 +82,14 @@ class WarmWorkers:
         self.executor = executor
         self.futures = futures
         self.barrier = barrier
+
+    def kernels_compiled(self, ok: bool = True) -> None:
+        """The parent's kernel warm-up has returned (``ok``) or raised: the workers may load the
+        kernels now, or must not wait for them."""
+        try:
+            Path(self.barrier, KERNELS_READY if ok else KERNELS_FAILED).touch()
+        except OSError:      # the barrier is gone (the sweep stopped): nothing waits for it
+            pass
 
     def reports(self, timeout: Optional[float] = None) -> List[Dict[str, Any]]:
         """Each worker's :func:`warm_up` report (pid, seconds), in submission order."""
@@ -106,7 +124,8 @@ def prewarm(config: DictConfig) -> Optional[WarmWorkers]:
             return None
         n = executor._max_workers
         barrier = Path(tempfile.mkdtemp(prefix="calclab-warm-"))
-        warm = WarmWorkers(executor, [executor.submit(warm_up, str(barrier), n) for _ in range(n)], barrier)
+        job = task_config(config)
+        warm = WarmWorkers(executor, [executor.submit(warm_up, str(barrier), n, job=job) for _ in range(n)], barrier)
         # A sweep that stops before its jobs (a bad override) must not wait for the warm-ups
         # at exit: loky joins its workers in a threading-atexit hook (as concurrent.futures
         # does); this one, registered later, runs first.
@@ -118,10 +137,25 @@ def prewarm(config: DictConfig) -> Optional[WarmWorkers]:
         return None
 
 
-def warm_up(barrier: str, n_workers: int, modules=WARM_MODULES) -> Dict[str, Any]:
-    """In a worker: import ``modules`` and draw a small log-scale figure (fonts, mathtext).
-    Then wait until all ``n_workers`` warm-ups have started, so that each worker takes
-    exactly one.  Returns the worker's pid and how long its start and imports took."""
+def task_config(config: DictConfig) -> Optional[DictConfig]:
+    """The sweep's base config without Hydra's node (its resolvers only work in Hydra's
+    process), for a worker's warm-up run; None if it cannot be made."""
+    try:
+        job = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        OmegaConf.resolve(job)
+        return job
+    except Exception:
+        return None
+
+
+def warm_up(barrier: str, n_workers: int, modules=WARM_MODULES, job: Optional[DictConfig] = None,
+            kernels_timeout: float = KERNELS_TIMEOUT) -> Dict[str, Any]:
+    """In a worker: import ``modules`` and draw a small log-scale figure (fonts, mathtext);
+    with ``job`` (the sweep's base config), once the parent has written :data:`KERNELS_READY`
+    into ``barrier``, load the task's kernels and run it briefly (:func:`warm_task`).  Then
+    wait until all ``n_workers`` warm-ups have started, so that each worker takes exactly
+    one.  Returns the worker's pid, how long its start, imports and task warm-up took, and
+    whether the kernels were loaded."""
     started = time.time()
     for name in modules:
         try:
@@ -129,18 +163,65 @@ def warm_up(barrier: str, n_workers: int, modules=WARM_MODULES) -> Dict[str, Any
         except Exception:     # the job will report its own import error
             pass
     _draw_once()
+    imported = time.time()
+    kernels = job is not None and _wait_for_marker(barrier, kernels_timeout) == KERNELS_READY and warm_task(job)
     freeze_heap()
     ready = time.time()
     Path(barrier, str(os.getpid())).touch()
     deadline = ready + BARRIER_TIMEOUT
     while time.time() < deadline:
         try:
-            if len(os.listdir(barrier)) >= n_workers:
+            if len([f for f in os.listdir(barrier) if f not in MARKERS]) >= n_workers:
                 break
         except FileNotFoundError:   # the sweep has already closed the barrier
             break
         time.sleep(0.02)
-    return {"pid": os.getpid(), "process_start_s": started - _process_start_time(), "import_s": ready - started}
+    return {"pid": os.getpid(), "process_start_s": started - _process_start_time(), "import_s": imported - started,
+            "task_s": ready - imported, "kernels": kernels}
+
+
+def _wait_for_marker(barrier: str, timeout: float) -> Optional[str]:
+    """The first of :data:`MARKERS` that appears in ``barrier`` within ``timeout`` s; None on
+    timeout or once the barrier is gone (the sweep stopped)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            found = [m for m in MARKERS if m in os.listdir(barrier)]
+        except FileNotFoundError:
+            return None
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    return None
+
+
+def warm_task(job: DictConfig) -> bool:
+    """Load the task's kernels (from numba's cache: the parent has compiled them) and, for
+    ``task=optimize``, run ``job`` for :data:`WARM_STEPS` steps without tracking and draw its
+    plots (no file written).  Whether the kernels were loaded; a config the jobs will reject
+    only skips the run."""
+    import io
+
+    from runner import app
+
+    try:
+        task = app.load_task(job.get("task"))
+        getattr(task, "warmup", lambda: None)()
+    except Exception:          # the jobs report a bad task themselves
+        return False
+    if job.get("task") != "optimize":
+        return True
+    try:
+        job = job.copy()
+        job.optimize.steps = min(int(job.optimize.steps), WARM_STEPS)
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = app.TaskContext(run_dir=Path(tmp), seed=int(job.seed), quiet=True)
+            result = task.run(job, ctx)
+        for _, draw in result.plots:
+            draw().savefig(io.BytesIO(), format="png", dpi=110)
+    except Exception:
+        pass
+    return True
 
 
 def freeze_heap() -> None:

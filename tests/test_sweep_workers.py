@@ -1,5 +1,6 @@
 """Joblib sweeps: the workers started and warmed while the sweep is prepared are the ones the
-hydra-joblib-launcher then runs the jobs in, and their warm-up never touches numba kernels."""
+hydra-joblib-launcher then runs the jobs in, and their warm-up loads numba kernels only once the
+parent has compiled them."""
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from hydra import compose, initialize_config_module
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.utils import instantiate
 
-from runner import sweep_workers
+from runner import sweep, sweep_workers
 
 
 def sweep_config(tmp_path, *overrides):
@@ -33,10 +34,12 @@ def test_the_joblib_launcher_runs_its_jobs_in_the_warmed_workers(tmp_path, monke
     warm = sweep_workers.prewarm(cfg)
     assert warm is not None
     try:
+        sweep._warm_up(cfg)                           # as on_multirun_start: kernels compiled, then the marker
+        warm.kernels_compiled()
         reports = warm.reports(timeout=120)
         warmed = {r["pid"] for r in reports}
         assert len(warmed) == 2                       # one warm-up in each worker
-        assert all(r["import_s"] > 0 and r["process_start_s"] >= 0 for r in reports)
+        assert all(r["import_s"] > 0 and r["process_start_s"] >= 0 and r["kernels"] for r in reports)
 
         # the launcher exactly as Hydra builds and calls it; only the job itself is replaced
         monkeypatch.setattr(_core, "execute_job", pid_job)
@@ -87,3 +90,82 @@ def test_the_warm_up_imports_what_a_job_needs_but_no_kernel(tmp_path):
     assert doc["report"]["import_s"] > 0 and os.listdir(tmp_path) == [str(doc["report"]["pid"])]
     # what was imported is out of the collections loky runs after every job (0.4-0.5 s each before)
     assert doc["frozen"] > 100_000 and doc["collect_s"] < 0.1
+
+
+# In a fresh interpreter: warm_up with the sweep's base config; a meta-path hook notes, at
+# every import of a ``kernels`` module, whether the parent's marker existed by then.
+WARM_TASK = """
+import json, os, sys, threading, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from conftest import compose
+from runner import sweep_workers
+
+barrier, marker_after = {barrier!r}, {marker_after!r}
+marker = Path(barrier, sweep_workers.KERNELS_READY)
+seen = []
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "kernels":
+            seen.append(marker.exists())
+
+sys.meta_path.insert(0, Watch())
+job = sweep_workers.task_config(compose(["problem=bowl", "optim=gd", "tracking=none", "quiet=true"]))
+if marker_after is not None:
+    threading.Timer(marker_after, marker.touch).start()
+report = sweep_workers.warm_up(barrier, 1, modules=(), job=job, kernels_timeout={timeout!r})
+print(json.dumps({{"report": report, "seen": seen,
+                  "kernels": sorted(m for m in sys.modules if m.split(".")[0] == "kernels")}}))
+"""
+
+
+def warm_task_in_fresh_process(tmp_path, marker_after, timeout):
+    code = WARM_TASK.format(tests=os.path.dirname(__file__), barrier=str(tmp_path),
+                            marker_after=marker_after, timeout=timeout)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_worker_loads_the_kernels_only_once_the_parent_has_compiled_them(tmp_path):
+    doc = warm_task_in_fresh_process(tmp_path, marker_after=2.0, timeout=60.0)
+    assert doc["report"]["kernels"] is True
+    assert "kernels.descent_fast" in doc["kernels"] and "kernels.objectives" in doc["kernels"]
+    assert doc["seen"] and all(doc["seen"]), doc["seen"]     # no kernel import before the marker
+    assert doc["report"]["task_s"] >= 1.5                    # it waited for the marker
+
+
+def test_no_kernel_is_loaded_when_the_parent_never_says_they_are_compiled(tmp_path):
+    doc = warm_task_in_fresh_process(tmp_path, marker_after=None, timeout=1.0)
+    assert doc["report"]["kernels"] is False and doc["kernels"] == [] and doc["seen"] == []
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / sweep_workers.KERNELS_FAILED).touch()          # the parent's warm-up raised
+    doc = warm_task_in_fresh_process(failed, marker_after=None, timeout=60.0)
+    assert doc["report"]["kernels"] is False and doc["kernels"] == []
+    assert doc["report"]["task_s"] < 30                     # it did not wait for the timeout
+
+
+def test_the_sweep_tells_the_workers_after_its_kernel_warm_up(tmp_path, monkeypatch):
+    events = []
+
+    class Warm:
+        def kernels_compiled(self, ok=True):
+            events.append(("marker", ok))
+
+    monkeypatch.setattr(sweep_workers, "prewarm", lambda config: Warm())
+    monkeypatch.setattr(sweep, "_warm_up", lambda config: events.append("warm_up"))
+    callback = sweep.SweepCallback()
+    callback.on_multirun_start(sweep_config(tmp_path, "tracking=none"))
+    assert events == ["warm_up", ("marker", True)]
+
+    def broken(config):
+        raise RuntimeError("compile failed")
+
+    events.clear()
+    monkeypatch.setattr(sweep, "_warm_up", broken)
+    with pytest.raises(RuntimeError):
+        sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path, "tracking=none"))
+    assert events == [("marker", False)]
