@@ -15,7 +15,7 @@ from runner.result import Plot, Result
 # Fixed margins in inches (left, right, bottom, top) for one axes with a title, axis labels
 # and tick labels up to ~9 characters wide ("$-10^{-12}$", "-1.5e+03"; the last x label is
 # centred on the right edge); a colorbar's "%.3g" labels and its label need the wider right
-# margin; a title longer than the axes is shortened (:func:`_title`).  Constrained layout
+# margin; a title longer than the axes is shortened (:func:`fit_title`).  Constrained layout
 # instead measured every tick label twice before drawing: over half of a short optimize
 # run's plotting time.  tests/test_plots.py checks that no label leaves these figures.
 MARGINS = (0.95, 0.4, 0.55, 0.35)
@@ -41,12 +41,65 @@ def fixed_figure(width=6.0, height=4.0, colorbar=False):
     return fig
 
 
-def _title(ax, text: str) -> None:
+def _short(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+# Sweep summaries: category tick labels (a swept key's values) are shortened to LABEL_CHARS
+# and rotated 45 degrees, every k-th shown when more would overlap; legend entries are
+# shortened to LEGEND_CHARS and put right of the axes in as many columns as their count needs.
+LABEL_CHARS = 14
+LABEL_SPACING = 0.22          # in between two rotated tick labels
+LEGEND_CHARS = 28
+LEGEND_ROWS = 20              # 8-pt entries that fit beside a 4.5-in figure's axes
+CHAR_INCH = 0.085             # 10-pt tick label character
+LEGEND_CHAR_INCH = 0.065      # 8-pt legend character
+
+
+def category_figure(categories: List[str], width=6.0, height=4.0):
+    """A fixed-margin figure for one axes whose x axis shows ``categories`` (call
+    :func:`category_ticks`): the bottom margin fits the longest rotated label."""
+    chars = max((len(_short(c, LABEL_CHARS)) for c in categories), default=1)
+    drop = 0.71 * (chars * CHAR_INCH + 0.15)          # a 45-degree label's height
+    fig = fixed_figure(width, height + drop)
+    fig.subplots_adjust(bottom=(MARGINS[2] + drop) / (height + drop))
+    return fig
+
+
+def category_ticks(ax, categories: List[str]) -> None:
+    """One tick per category, labelled (shortened, rotated 45 degrees, anchored at the tick),
+    every k-th label when all would overlap."""
+    width = ax.get_position().width * ax.figure.get_figwidth()
+    every = max(1, int(np.ceil(len(categories) * LABEL_SPACING / width)))
+    ax.set_xticks(range(len(categories)),
+                  [_short(c, LABEL_CHARS) if i % every == 0 else "" for i, c in enumerate(categories)],
+                  rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_xlim(-0.5, len(categories) - 0.5)
+
+
+def legend_figure(labels: List[str], width=7.0, height=4.5):
+    """A fixed-margin figure whose right margin holds a legend of ``labels`` (call
+    :func:`legend_right`); the figure widens by that margin."""
+    columns = max(1, int(np.ceil(len(labels) / LEGEND_ROWS)))
+    chars = max((len(_short(t, LEGEND_CHARS)) for t in labels), default=1)
+    legend = columns * (0.55 + chars * LEGEND_CHAR_INCH) + 0.25
+    fig = fixed_figure(width + legend, height)
+    fig.subplots_adjust(right=1 - (MARGINS[1] + legend) / (width + legend))
+    return fig
+
+
+def legend_right(ax, handles, labels: List[str]) -> None:
+    columns = max(1, int(np.ceil(len(labels) / LEGEND_ROWS)))
+    ax.legend(handles, [_short(t, LEGEND_CHARS) for t in labels], loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              borderaxespad=0.0, fontsize=8, ncol=columns)
+
+
+def fit_title(ax, text: str) -> None:
     """The axes title, at a fixed height (no search for room above the ticks), shortened with
     an ellipsis to the axes' width and 0.3 in either side (it is centred over the axes): a
     formula problem's label can be thousands of characters."""
     fits = int((ax.get_position().width * ax.figure.get_figwidth() + 0.6) * TITLE_CHARS_PER_INCH)
-    ax.set_title(text if len(text) <= fits else text[: fits - 1] + "…", y=1.0)
+    ax.set_title(_short(text, fits), y=1.0)
 
 
 def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "loss"):
@@ -63,7 +116,7 @@ def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "l
         ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    _title(ax, title)
+    fit_title(ax, title)
     ax.grid(True, which="both", alpha=0.3)
     return fig
 
@@ -115,7 +168,7 @@ def contour_path(problem, params: np.ndarray, title: str):
     names = problem.param_names
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
-    _title(ax, title)
+    fit_title(ax, title)
     ax.legend(loc="best", fontsize=8)
     return fig
 

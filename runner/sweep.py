@@ -293,40 +293,60 @@ def best_job(rows):
 
 def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
     """final loss against each swept key (one point per job, failed jobs marked), and the loss
-    curves of every job overlaid, coloured by the first swept key."""
-    import numpy as np
-
-    from runner.plots import figure
-
+    curves of every job overlaid, coloured by the first swept key.  Fixed-margin figures
+    (runner.plots): the margins fit the swept values' labels and the legend."""
     done = [r for r in rows if isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
     if not done:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for key in swept:
-        fig = figure()
-        ax = fig.add_subplot()
-        labels = [_override_value(r, key) for r in done]
-        cats = sorted(set(labels), key=_numeric_first)
-        xs = [cats.index(v) for v in labels]
-        ys = [max(r["result"]["final"]["loss"], 1e-300) for r in done]
-        ok = [r["result"]["status"] == "FINISHED" for r in done]
-        ax.scatter([x for x, o in zip(xs, ok) if o], [y for y, o in zip(ys, ok) if o], label="finished")
-        if not all(ok):
-            ax.scatter([x for x, o in zip(xs, ok) if not o], [y for y, o in zip(ys, ok) if not o],
-                       marker="x", color="red", label="diverged / failed")
-        ax.set_xticks(range(len(cats)), cats, rotation=30)
-        ax.set_yscale("log")
-        ax.set(xlabel=key, ylabel="final loss", title=f"final loss by {key}")
-        ax.legend()
         path = out_dir / f"final_loss_by_{key.replace('/', '_')}.png"
-        fig.savefig(path, dpi=110)
+        final_loss_plot(done, key).savefig(path, dpi=110)
         paths.append(path)
-    fig = figure(7, 4.5)
+    path = out_dir / "loss_curves.png"
+    loss_curves_plot(done, swept[0] if swept else None).savefig(path, dpi=110)
+    return paths + [path]
+
+
+def final_loss_plot(done, key: str):
+    from runner.plots import category_figure, category_ticks, fit_title
+
+    labels = [_override_value(r, key) for r in done]
+    cats = sorted(set(labels), key=_numeric_first)
+    fig = category_figure(cats)
     ax = fig.add_subplot()
-    group_key = swept[0] if swept else None
+    xs = [cats.index(v) for v in labels]
+    ys = [max(r["result"]["final"]["loss"], 1e-300) for r in done]
+    ok = [r["result"]["status"] == "FINISHED" for r in done]
+    ax.scatter([x for x, o in zip(xs, ok) if o], [y for y, o in zip(ys, ok) if o], label="finished")
+    if not all(ok):
+        ax.scatter([x for x, o in zip(xs, ok) if not o], [y for y, o in zip(ys, ok) if not o],
+                   marker="x", color="red", label="diverged / failed")
+    category_ticks(ax, cats)
+    ax.set_yscale("log")
+    ax.set(xlabel=key, ylabel="final loss")
+    fit_title(ax, f"final loss by {key}")
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def loss_curves_plot(done, group_key: Optional[str]):
+    import matplotlib
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    from runner.plots import fit_title, legend_figure, legend_right
+
     groups = sorted({_override_value(r, group_key) if group_key else "" for r in done}, key=_numeric_first)
-    colors = {g: f"C{i % 10}" for i, g in enumerate(groups)}
+    labels = [f"{group_key}={g}" if group_key else "jobs" for g in groups]
+    fig = legend_figure(labels)
+    ax = fig.add_subplot()
+    if len(groups) <= 10:
+        colors = {g: f"C{i}" for i, g in enumerate(groups)}
+    else:                        # more groups than distinct colours: an ordered colour map
+        cmap = matplotlib.colormaps["viridis"]
+        colors = {g: cmap(i / (len(groups) - 1)) for i, g in enumerate(groups)}
     span = (np.inf, -np.inf)     # y-range of the finished jobs: diverged curves (dotted) are clipped
     for r in done:
         traj = Path(r["dir"]) / "trajectory.npz"
@@ -342,16 +362,13 @@ def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
                 ls="-" if finished else ":")
         if finished and np.isfinite(loss).all():
             span = (min(span[0], loss.min()), max(span[1], loss.max()))
-    for g in groups:
-        ax.plot([], [], color=colors[g], label=f"{group_key}={g}" if group_key else "jobs")
     ax.set_yscale("log")
     if np.isfinite(span).all() and span[1] > 0:
         ax.set_ylim(max(span[0], 1e-300) / 3, span[1] * 3)
-    ax.set(xlabel="step", ylabel="loss", title="loss curves of every job (dotted: diverged or failed)")
-    ax.legend(fontsize=8)
-    path = out_dir / "loss_curves.png"
-    fig.savefig(path, dpi=110)
-    return paths + [path]
+    ax.set(xlabel="step", ylabel="loss")
+    fit_title(ax, "loss curves of every job (dotted: diverged or failed)")
+    legend_right(ax, [Line2D([], [], color=colors[g]) for g in groups], labels)
+    return fig
 
 
 def _numeric_first(v: str):

@@ -52,3 +52,49 @@ def test_loss_curves_over_any_range_stay_inside(loss):
     fig = plots.loss_curve(np.arange(loss.size), loss, "styblinski_tang (dim 10) · adam")
     assert fig.axes[0].get_yscale() in ("log", "symlog")
     assert overflow(fig) < 0.01
+
+
+def sweep_rows(tmp_path, key, values, diverged=()):
+    """job records as runner.sweep.job_records returns them, each with a trajectory.npz"""
+    rows = []
+    for i, value in enumerate(values):
+        run_dir = tmp_path / str(i)
+        run_dir.mkdir()
+        bad = i in diverged
+        loss = np.geomspace(1.0, 1e15 if bad else 10.0 ** -(i % 40), 200)
+        np.savez(run_dir / "trajectory.npz", loss=loss)
+        rows.append({"job": i, "dir": str(run_dir), "overrides": [f"{key}={value}", "seed=0"],
+                     "result": {"status": "DIVERGED" if bad else "FINISHED", "final": {"loss": float(loss[-1])}}})
+    return rows
+
+
+def tick_labels_overlap(fig) -> bool:
+    """Whether two shown x tick labels (parallel, rotated 45 degrees) are closer than one line."""
+    ax = fig.axes[0]
+    shown = [(x, t) for x, t in zip(ax.get_xticks(), ax.get_xticklabels()) if t.get_text()]
+    xs = [ax.transData.transform((x, 1.0))[0] / fig.dpi for x, _ in shown]         # inches
+    line = shown[0][1].get_fontsize() / 72 if shown else 0.0
+    return any((b - a) * np.sin(np.radians(45)) < line for a, b in zip(xs, xs[1:]))
+
+
+@pytest.mark.parametrize("key, values, diverged", [
+    ("optim.lr", [f"{0.01 + 0.01 * i:.2f}" for i in range(32)], ()),                # the 32-job benchmark sweep
+    ("optim", ["gd", "momentum", "adam"], (1,)),
+    ("problem.f", [f"x**2 + {i}*x*y - y**2 + sin(x*y) + exp(-x**2)" for i in range(6)], (0, 3)),
+    ("seed", [str(i) for i in range(100)], (5, 50)),
+])
+def test_sweep_summary_plots_keep_every_label_inside(tmp_path, key, values, diverged):
+    from runner import sweep
+
+    rows = sweep_rows(tmp_path, key, values, diverged)
+    by_key = sweep.final_loss_plot(rows, key)
+    assert overflow(by_key) < 0.01 and not tick_labels_overlap(by_key)
+    shown = [t.get_text() for t in by_key.axes[0].get_xticklabels() if t.get_text()]
+    assert len(shown) >= min(len(values), 10)                  # every value, or every k-th of many
+    assert all(any(v.startswith(t.rstrip("…")) for v in values) for t in shown)
+    curves = sweep.loss_curves_plot(rows, key)
+    assert overflow(curves) < 0.01
+    legend = curves.axes[0].get_legend()
+    assert len(legend.get_texts()) == len(set(values))        # one entry per swept value
+    paths = sweep.summary_plots(rows, [key], tmp_path / "plots")
+    assert [p.name for p in paths] == [f"final_loss_by_{key}.png", "loss_curves.png"]
