@@ -5,7 +5,7 @@ jobs, whatever the launcher:
 
 * ``on_multirun_start``: with the joblib launcher, first starts its workers, which import
   what a job needs meanwhile (:mod:`runner.sweep_workers`) and load the kernels once this
-  process has compiled them; creates the MLflow store, the
+  process has compiled them and created the parent run (below); creates the MLflow store, the
   task's experiment and the parent run *before* any job starts (parallel workers racing on
   a fresh SQLite store crash, and racing to create an experiment put runs into "Default"),
   writes them to ``<sweep dir>/sweep.json`` for the jobs to read, and loads every numba
@@ -119,11 +119,16 @@ class SweepCallback(Callback):
         try:
             _warm_up(config)
             compiled = True
-        finally:     # the warmed workers load the kernels only after this
+            if OmegaConf.select(config, "tracking.name") == "mlflow":
+                self._start_parent_run(config, sweep_dir)
+        finally:
+            # The warmed workers load the kernels (and run the task briefly) only now: after
+            # they are compiled, and not while this process needs the CPU for the store.
             if self.warm is not None:
                 self.warm.kernels_compiled(compiled)
-        if OmegaConf.select(config, "tracking.name") != "mlflow":
-            return
+
+    def _start_parent_run(self, config: DictConfig, sweep_dir: Path) -> None:
+        """Create the store, the experiment and the parent run; write sweep.json for the jobs."""
         from runner import tracking
 
         tcfg = config.tracking

@@ -148,7 +148,7 @@ def test_no_kernel_is_loaded_when_the_parent_never_says_they_are_compiled(tmp_pa
     assert doc["report"]["task_s"] < 30                     # it did not wait for the timeout
 
 
-def test_the_sweep_tells_the_workers_after_its_kernel_warm_up(tmp_path, monkeypatch):
+def test_the_sweep_tells_the_workers_after_its_kernel_warm_up_and_parent_run(tmp_path, monkeypatch):
     events = []
 
     class Warm:
@@ -157,9 +157,12 @@ def test_the_sweep_tells_the_workers_after_its_kernel_warm_up(tmp_path, monkeypa
 
     monkeypatch.setattr(sweep_workers, "prewarm", lambda config: Warm())
     monkeypatch.setattr(sweep, "_warm_up", lambda config: events.append("warm_up"))
-    callback = sweep.SweepCallback()
-    callback.on_multirun_start(sweep_config(tmp_path, "tracking=none"))
+    monkeypatch.setattr(sweep.SweepCallback, "_start_parent_run", lambda self, config, d: events.append("parent run"))
+    sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path, "tracking=none"))
     assert events == ["warm_up", ("marker", True)]
+    events.clear()           # with MLflow: not before the parent run exists (the workers then use the CPU)
+    sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path))
+    assert events == ["warm_up", "parent run", ("marker", True)]
 
     def broken(config):
         raise RuntimeError("compile failed")
