@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import csv
-import gc
 import json
 import sys
 import time
@@ -109,10 +108,6 @@ class SweepCallback(Callback):
             from runner import sweep_workers
 
             self.warm = sweep_workers.prewarm(config)
-        # This process ends up holding Hydra, numba, MLflow, SQLAlchemy and pandas, and the
-        # collections of interpreter shutdown would walk all of it (~1 s); nothing of ours
-        # is left to collect by then (store writes are committed, files closed).
-        atexit.register(gc.freeze)
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         compiled = False
