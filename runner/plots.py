@@ -77,10 +77,14 @@ def category_ticks(ax, categories: List[str]) -> None:
     ax.set_xlim(-0.5, len(categories) - 0.5)
 
 
+def _legend_columns(labels: List[str]) -> int:
+    return max(1, int(np.ceil(len(labels) / LEGEND_ROWS)))
+
+
 def legend_figure(labels: List[str], width=7.0, height=4.5):
     """A fixed-margin figure whose right margin holds a legend of ``labels`` (call
     :func:`legend_right`); the figure widens by that margin."""
-    columns = max(1, int(np.ceil(len(labels) / LEGEND_ROWS)))
+    columns = _legend_columns(labels)
     chars = max((len(_short(t, LEGEND_CHARS)) for t in labels), default=1)
     legend = columns * (0.55 + chars * LEGEND_CHAR_INCH) + 0.25
     fig = fixed_figure(width + legend, height)
@@ -89,7 +93,7 @@ def legend_figure(labels: List[str], width=7.0, height=4.5):
 
 
 def legend_right(ax, handles, labels: List[str]) -> None:
-    columns = max(1, int(np.ceil(len(labels) / LEGEND_ROWS)))
+    columns = _legend_columns(labels)
     ax.legend(handles, [_short(t, LEGEND_CHARS) for t in labels], loc="upper left", bbox_to_anchor=(1.02, 1.0),
               borderaxespad=0.0, fontsize=8, ncol=columns)
 

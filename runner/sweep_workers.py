@@ -168,14 +168,7 @@ def warm_up(barrier: str, n_workers: int, modules=WARM_MODULES, job: Optional[Di
     freeze_heap()
     ready = time.time()
     Path(barrier, str(os.getpid())).touch()
-    deadline = ready + BARRIER_TIMEOUT
-    while time.time() < deadline:
-        try:
-            if len([f for f in os.listdir(barrier) if f not in MARKERS]) >= n_workers:
-                break
-        except FileNotFoundError:   # the sweep has already closed the barrier
-            break
-        time.sleep(0.02)
+    _poll(barrier, BARRIER_TIMEOUT, lambda names: len([f for f in names if f not in MARKERS]) >= n_workers)
     return {"pid": os.getpid(), "process_start_s": started - _process_start_time(), "import_s": imported - started,
             "task_s": ready - imported, "kernels": kernels}
 
@@ -183,14 +176,20 @@ def warm_up(barrier: str, n_workers: int, modules=WARM_MODULES, job: Optional[Di
 def _wait_for_marker(barrier: str, timeout: float) -> Optional[str]:
     """The first of :data:`MARKERS` that appears in ``barrier`` within ``timeout`` s; None on
     timeout or once the barrier is gone (the sweep stopped)."""
+    return _poll(barrier, timeout, lambda names: next((m for m in MARKERS if m in names), None))
+
+
+def _poll(barrier: str, timeout: float, found):
+    """``found(names of the files in barrier)`` every 20 ms until it is truthy (returned), the
+    timeout passes or the barrier is gone (the sweep has closed it): then None."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            found = [m for m in MARKERS if m in os.listdir(barrier)]
+            hit = found(os.listdir(barrier))
         except FileNotFoundError:
             return None
-        if found:
-            return found[0]
+        if hit:
+            return hit
         time.sleep(0.02)
     return None
 

@@ -37,34 +37,31 @@ def _serve(conn, parent_end) -> None:
     """The helper: import MLflow, open the store on OPEN, record the run on LOG, answer."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent_end.close()      # the fork copied it: keep it open and a dead parent's EOF never comes
-    opened, error = None, None
     try:
         from runner import tracking
 
-        try:
-            tracking.import_store_modules()
-        except Exception as e:                       # reported when the parent asks to log
-            error = _portable(e)
+        _, error = _attempt(None, tracking.import_store_modules)   # reported when the parent asks to log
         msg = conn.recv()
         if msg[0] != OPEN:
             return
-        if error is None:
-            try:
-                opened = tracking.open_store(*msg[1:])
-            except Exception as e:
-                error = _portable(e)
+        opened, error = _attempt(error, tracking.open_store, *msg[1:])
         msg = conn.recv()
         if msg[0] != LOG:
             return
-        if error is None:
-            try:
-                conn.send(("ok", tracking.record_run(*opened, *msg[1:])))
-                return
-            except Exception as e:
-                error = _portable(e)
-        conn.send(("error", error))
+        run_id, error = _attempt(error, lambda: tracking.record_run(*opened, *msg[1:]))
+        conn.send(("ok", run_id) if error is None else ("error", error))
     except (EOFError, OSError):      # the parent went away: create nothing, say nothing
         return
+
+
+def _attempt(error, step, *args):
+    """(step(*args), None); or (None, the error) if it raised or an earlier step had failed."""
+    if error is not None:
+        return None, error
+    try:
+        return step(*args), None
+    except Exception as e:
+        return None, _portable(e)
 
 
 def _portable(e: Exception) -> Exception:
