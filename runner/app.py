@@ -124,21 +124,22 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=(), parent: Optional[Dict[
 
 
 def _start_worker(tcfg, cfg, parent):
-    """A forked helper that gets MLflow ready while the task runs (see runner.tracking_worker)."""
+    """The helper forked at start-up by ``python -m runner`` (see runner.tracking_worker),
+    told to open the store while the task runs; None where the run logs in-process.  None is
+    forked here: a caller of :func:`execute` in a long-lived process (a notebook, the tests,
+    a benchmark) imports MLflow once and then logs faster in-process than a fresh helper
+    that imports it again for every run."""
     from runner.tracking_worker import TrackingWorker
 
-    worker = TrackingWorker.claim()        # forked at start-up by ``python -m runner``, if so
+    worker = TrackingWorker.claim()
+    if worker is None:
+        return None
     if tcfg.name == "none" or not tcfg.fork or parent is not None:
-        if worker is not None:
-            worker.close()
+        worker.close()
         return None
     from runner import tracking
 
-    store = tracking.store_of(tcfg, cfg)
-    if worker is None:
-        worker = TrackingWorker.start()
-    if worker is not None:
-        worker.open(*store)
+    worker.open(*tracking.store_of(tcfg, cfg))
     return worker
 
 

@@ -148,3 +148,21 @@ def test_no_run_and_no_leftover_helper_when_nothing_is_to_be_logged(tmp_path, ar
     if db.exists():
         client = MlflowClient(f"sqlite:///{db}")
         assert all(not client.search_runs([e.experiment_id]) for e in client.search_experiments())
+
+
+def test_a_run_executed_in_process_logs_in_process(tmp_path, monkeypatch):
+    """Only ``python -m runner`` forks the helper (at start-up): a long-lived caller of
+    app.execute has MLflow imported after its first run, and a helper per run would import
+    it again every time (BENCHMARKS.md, tracking overhead)."""
+    from runner import app
+
+    def no_fork(cls, force=False):
+        raise AssertionError("forked a tracking helper for an in-process run")
+
+    monkeypatch.setattr(TrackingWorker, "start", classmethod(no_fork))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = compose(["problem=bowl", "optim=gd", "quiet=true", f"tracking.uri={uri}", "tracking.experiment=calclab-test"])
+    result = app.execute(cfg, tmp_path / "run")
+    assert result.status == "FINISHED"
+    run_id = json.loads((tmp_path / "run" / "result.json").read_text())["mlflow_run_id"]
+    assert [r.info.run_id for r in _runs(uri)[1]] == [run_id]
