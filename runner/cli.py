@@ -50,8 +50,10 @@ def _register_plugins() -> None:
     installed in editable mode (``pip install -e .``); register ours explicitly."""
     from hydra.core.plugins import Plugins
 
+    from hydra_plugins.calclab_sweeper.basic_sweeper import CalclabBasicSweeper
     from hydra_plugins.calclab_sweeper.optuna_sweeper import CalclabOptunaSweeper
 
+    Plugins.instance().register(CalclabBasicSweeper)
     Plugins.instance().register(CalclabOptunaSweeper)
 
 
