@@ -47,14 +47,27 @@ def one_line(ex: BaseException) -> str:
 
 def _register_plugins() -> None:
     """Hydra finds plugins by scanning the ``hydra_plugins`` namespace, which misses packages
-    installed in editable mode (``pip install -e .``); register ours explicitly."""
+    installed in editable mode (``pip install -e .``); register ours explicitly, and make
+    ``hydra/sweeper=basic`` ours (hydra_plugins/calclab_sweeper/basic_sweeper.py)."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.calclab_sweeper.basic_sweeper import CalclabBasicSweeper
+    from hydra_plugins.calclab_sweeper import basic_sweeper
     from hydra_plugins.calclab_sweeper.optuna_sweeper import CalclabOptunaSweeper
 
-    Plugins.instance().register(CalclabBasicSweeper)
-    Plugins.instance().register(CalclabOptunaSweeper)
+    plugins = Plugins.instance()   # first: its scan re-runs Hydra's modules that store their configs
+    basic_sweeper.register()
+    plugins.register(basic_sweeper.CalclabBasicSweeper)
+    plugins.register(CalclabOptunaSweeper)
+
+
+def _raised_by_hydra(ex: BaseException) -> bool:
+    import traceback
+    from pathlib import Path
+
+    import hydra
+
+    frames = traceback.extract_tb(ex.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).is_relative_to(Path(hydra.__file__).parent)
 
 
 def run():
@@ -63,8 +76,9 @@ def run():
     os.environ["HYDRA_FULL_ERROR"] = "1"          # let Hydra's exceptions reach us
     try:
         _hydra_entry()
-    except HydraException as ex:
-        if user_wants_full:
+    except (HydraException, ValueError) as ex:
+        # ValueError: Hydra's own command-line checks (e.g. -m with --cfg); from our code it is a bug
+        if user_wants_full or not (isinstance(ex, HydraException) or _raised_by_hydra(ex)):
             raise
         print(f"calclab: error: {one_line(ex)}", file=sys.stderr, flush=True)
         raise SystemExit(app.CONFIG_ERROR_EXIT) from None

@@ -3,17 +3,19 @@
 A Hydra callback (registered in ``conf/config.yaml``) runs in the process that launches the
 jobs, whatever the launcher:
 
-* ``on_multirun_start``: with the joblib launcher, first starts its workers, which import
-  what a job needs meanwhile (:mod:`runner.sweep_workers`) and load the kernels once this
-  process has compiled them and created the parent run (below); creates the MLflow store, the
-  task's experiment and the parent run *before* any job starts (parallel workers racing on
-  a fresh SQLite store crash, and racing to create an experiment put runs into "Default"),
-  writes them to ``<sweep dir>/sweep.json`` for the jobs to read, and loads every numba
-  kernel the task needs (concurrent first compiles into numba's cache can crash).
+* ``on_multirun_start``: has the MLflow store, the task's experiment and the parent run
+  created *before* any job starts (parallel workers racing on a fresh SQLite store crash,
+  and racing to create an experiment put runs into "Default") and writes them to
+  ``<sweep dir>/sweep.json`` for the jobs to read.  Under ``python -m runner`` this is done
+  by the helper forked at start-up (:mod:`runner.tracking_worker`), which has imported MLflow
+  meanwhile, so this process never imports it for the sweep's own run.  With the joblib
+  launcher it first starts the workers, which import what a job needs meanwhile
+  (:mod:`runner.sweep_workers`); and it loads every numba kernel the task needs before any
+  worker does (concurrent first compiles into numba's cache can crash).
 * ``on_multirun_end``: stops the joblib workers; reads every job's ``result.json``, prints
-  the summary table, writes ``summary.csv`` and comparison plots, logs them (and the best
-  job) to the parent run and ends it.  If the sweep dies before that, an ``atexit`` hook
-  ends the parent as KILLED.
+  the summary table, writes ``summary.csv`` and comparison plots, has them (and the best
+  job) logged to the parent run and ends it.  If the sweep dies before that, an ``atexit``
+  hook ends the parent as KILLED.
 
 Jobs find the parent through :func:`parent_of` and become its child runs.
 """
@@ -89,13 +91,13 @@ class SweepCallback(Callback):
 
     def __init__(self) -> None:
         self.parent: Optional[Dict[str, str]] = None
-        self.client = None
+        self.helper = None
         self.warm = None
 
     def __getstate__(self):
         """Jobs get a copy of the callbacks (the joblib launcher pickles them with every job):
-        the parent's MLflow client and the warm-up tasks in flight stay with the parent."""
-        return {**self.__dict__, "warm": None, "client": None}
+        the parent's tracking helper and the warm-up tasks in flight stay with the parent."""
+        return {**self.__dict__, "warm": None, "helper": None}
 
     # ---- start ---------------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -104,41 +106,64 @@ class SweepCallback(Callback):
         except ConfigError as e:     # Hydra turns a callback's exception into a warning: stop here
             print(f"calclab: error: {e}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        tracked = OmegaConf.select(config, "tracking.name") == "mlflow"
+        if tracked:     # the helper creates the store and the parent run while the kernels load
+            from runner.tracking_worker import TrackingWorker
+
+            self.helper = TrackingWorker.claim()
+            if self.helper is not None and not OmegaConf.select(config, "tracking.fork", default=True):
+                self._close_helper()
+            parent_args = self._parent_run_args(config, sweep_dir)
+            if self.helper is not None:
+                self.helper.request("start_parent", *parent_args)
         if OmegaConf.select(config, "sweep.prewarm_workers", default=True):
             from runner import sweep_workers
 
             self.warm = sweep_workers.prewarm(config)
-        sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         compiled = False
         try:
             _warm_up(config)
             compiled = True
-            if OmegaConf.select(config, "tracking.name") == "mlflow":
-                self._start_parent_run(config, sweep_dir)
         finally:
-            # The warmed workers load the kernels (and run the task briefly) only now: after
-            # they are compiled, and not while this process needs the CPU for the store.
-            if self.warm is not None:
-                self.warm.kernels_compiled(compiled)
+            try:
+                if tracked:
+                    self._start_parent_run(parent_args, sweep_dir)
+            finally:
+                # The warmed workers load the kernels (and run the task briefly) only now: after
+                # they are compiled, and not while this process needs the CPU for the store.
+                if self.warm is not None:
+                    self.warm.kernels_compiled(compiled)
 
-    def _start_parent_run(self, config: DictConfig, sweep_dir: Path) -> None:
-        """Create the store, the experiment and the parent run; write sweep.json for the jobs."""
-        from runner import tracking
+    @staticmethod
+    def _parent_run_args(config: DictConfig, sweep_dir: Path):
+        """The arguments of runner.tracking.start_parent for this sweep."""
+        from runner.tracking import resolve_store
 
         tcfg = config.tracking
-        uri, artifact_root = tracking.resolve_store(tcfg.uri, tcfg.artifact_location)
-        self.client = tracking.client_for(uri)
-        exp_id = tracking.experiment_id(self.client, tcfg.experiment or f"calclab-{config.task}", artifact_root)
+        uri, artifact_root = resolve_store(tcfg.uri, tcfg.artifact_location)
         overrides = list(config.hydra.overrides.task)
-        run = self.client.create_run(exp_id, run_name=f"sweep: {' '.join(overrides)}"[:250], tags={
-            "calclab.sweep": "parent", "task": str(config.task), "sweep_dir": str(sweep_dir.resolve()),
-            "overrides": " ".join(overrides)[:5000], "mlflow.source.name": "calclab"})
-        self.client.log_param(run.info.run_id, "sweep.overrides", " ".join(overrides)[:6000])
-        self.parent = {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run.info.run_id}
+        tags = {"calclab.sweep": "parent", "task": str(config.task), "sweep_dir": str(sweep_dir.resolve()),
+                "overrides": " ".join(overrides)[:5000], "mlflow.source.name": "calclab"}
+        return (uri, artifact_root, tcfg.experiment or f"calclab-{config.task}",
+                f"sweep: {' '.join(overrides)}"[:250], tags, {"sweep.overrides": " ".join(overrides)[:6000]})
+
+    def _start_parent_run(self, parent_args, sweep_dir: Path) -> None:
+        """The store, the experiment and the parent run exist (made by the helper, else here);
+        write sweep.json for the jobs."""
+        self.parent = self.helper.reply() if self.helper is not None else self._tracking("start_parent", *parent_args)
         (sweep_dir / PARENT_FILE).write_text(json.dumps(self.parent))
         self.sweep_dir = sweep_dir
         atexit.register(self._abandon)
+
+    def _tracking(self, function: str, *args):
+        """runner.tracking.<function>(*args), in the helper if there is one."""
+        if self.helper is not None:
+            return self.helper.call(function, *args)
+        from runner import tracking
+
+        return getattr(tracking, function)(*args)
 
     # ---- a job's end, in the process that ran it -------------------------------------------
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
@@ -158,34 +183,34 @@ class SweepCallback(Callback):
         if not OmegaConf.select(config, "quiet"):
             print_table(table)
         plots = summary_plots(rows, swept, sweep_dir / "summary_plots")
-        if self.parent is None or self.client is None:
+        if self.parent is None:
             return
-        run_id = self.parent["parent_run_id"]
         counts = {s: sum(r["result"]["status"] == s for r in rows) for s in ("FINISHED", "DIVERGED", "FAILED", "KILLED")}
         metrics = {"jobs": len(rows), **{f"jobs_{k.lower()}": v for k, v in counts.items()}}
+        tags, params, artifacts = {}, {}, [csv_path, *plots]
         best = best_job(rows)
         if best is not None:
             metrics["best_loss"] = best["result"]["final"]["loss"]
-            self.client.set_tag(run_id, "best_job", str(best["job"]))
-            self.client.set_tag(run_id, "best_overrides", " ".join(best["overrides"])[:5000])
+            tags.update(best_job=str(best["job"]), best_overrides=" ".join(best["overrides"])[:5000])
             if best["result"].get("mlflow_run_id"):
-                self.client.set_tag(run_id, "best_run_id", best["result"]["mlflow_run_id"])
+                tags["best_run_id"] = best["result"]["mlflow_run_id"]
         search = sweep_dir / "optimization_results.yaml"      # written by the optuna sweeper
         if search.is_file():
             found = OmegaConf.to_container(OmegaConf.load(search))
             if "best_value" in found:
                 metrics[f"best_{found['metric']}"] = found["best_value"]
-                for key, value in found["best_params"].items():
-                    self.client.log_param(run_id, f"best.{key}", value)
-                self.client.set_tag(run_id, "best_trial", str(found["best_trial"]))
-            self.client.log_artifact(run_id, str(search), artifact_path="summary")
-        for key, value in metrics.items():
-            self.client.log_metric(run_id, key, float(value))
-        for path in [csv_path, *plots]:
-            self.client.log_artifact(run_id, str(path), artifact_path="summary")
+                params.update({f"best.{key}": value for key, value in found["best_params"].items()})
+                tags["best_trial"] = str(found["best_trial"])
+            artifacts.append(search)
         # the sweep ran to its end: FINISHED; how its jobs ended is in jobs_* and the table
-        self.client.set_terminated(run_id, "FINISHED")
+        self._tracking("finish_parent", self.parent, metrics, tags, params, [str(p) for p in artifacts])
         self.parent = None
+        self._close_helper()
+
+    def _close_helper(self) -> None:
+        helper, self.helper = self.helper, None
+        if helper is not None:
+            helper.close()
 
     def _stop_workers(self) -> None:
         """Every job has returned: stop the joblib workers started by on_multirun_start, with
@@ -213,16 +238,17 @@ class SweepCallback(Callback):
     def _abandon(self) -> None:
         """The sweep ended without on_multirun_end (Ctrl-C, a crash, a bad sweep override):
         never leave the parent RUNNING; if no job ran at all, it never meant anything: delete it."""
-        if self.parent is None or self.client is None:
+        if self.parent is None:
             return
         try:
-            if job_records(self.sweep_dir):
-                self.client.set_terminated(self.parent["parent_run_id"], "KILLED")
-            else:
-                self.client.delete_run(self.parent["parent_run_id"])
+            jobs_ran = bool(job_records(self.sweep_dir))
+            self._tracking("abandon_parent", self.parent, jobs_ran)
+            if not jobs_ran:
                 (self.sweep_dir / PARENT_FILE).unlink(missing_ok=True)
         except Exception:
             pass
+        finally:
+            self._close_helper()
 
 
 def _varies(key: str, rows) -> bool:

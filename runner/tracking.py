@@ -297,6 +297,46 @@ def _record(client, exp_id, tcfg, cfg, result, files, overrides, started, finish
     return run_id
 
 
+# ---- a sweep's parent run (runner.sweep; from the helper of runner.tracking_worker) ----------
+
+def start_parent(uri: str, artifact_root: Optional[str], experiment: str, name: str, tags: Dict[str, str],
+                 params: Dict[str, str]) -> Dict[str, str]:
+    """Open the store (creating its schema), get or create the experiment and create a
+    sweep's parent run: {tracking_uri, experiment_id, parent_run_id} for its jobs."""
+    client, exp_id, uri = open_store(uri, artifact_root, experiment)
+    with _store_lock(uri):
+        run_id = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
+        for key, value in params.items():
+            client.log_param(run_id, key, value)
+    return {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}
+
+
+def finish_parent(parent: Dict[str, str], metrics: Dict[str, float], tags: Dict[str, str],
+                  params: Dict[str, str], artifacts: Sequence[str], status: str = "FINISHED") -> None:
+    """Log a sweep's summary to its parent run (artifacts under ``summary/``) and end it."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    client, run_id, stamp = client_for(parent["tracking_uri"]), parent["parent_run_id"], int(time.time() * 1000)
+    with _store_lock(parent["tracking_uri"]):
+        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
+                         params=[Param(k, str(v)) for k, v in params.items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()])
+        for path in artifacts:
+            client.log_artifact(run_id, str(path), artifact_path="summary")
+        client.set_terminated(run_id, status)
+
+
+def abandon_parent(parent: Dict[str, str], jobs_ran: bool) -> None:
+    """A sweep that stopped before its end: its parent run ends KILLED, or is deleted if no job
+    ran (it never meant anything)."""
+    client = client_for(parent["tracking_uri"])
+    with _store_lock(parent["tracking_uri"]):
+        if jobs_ran:
+            client.set_terminated(parent["parent_run_id"], "KILLED")
+        else:
+            client.delete_run(parent["parent_run_id"])
+
+
 def load_trajectory(run_id: str, tracking_uri: Optional[str] = None) -> Dict[str, np.ndarray]:
     """The full trajectory of a run, by run id:
     ``python -c "from runner.tracking import load_trajectory as L; print(L('RUN_ID'))"``."""

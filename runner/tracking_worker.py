@@ -9,13 +9,18 @@ valid and tracked, and waits while the task runs.  When the run directory is wri
 sends it the result and it records the run with :func:`runner.tracking.record_run` -- the
 same code as the in-process path -- and answers with the run id.
 
+A multirun's own MLflow run is made the same way: for ``-m`` the helper is forked too, and
+the sweep (:mod:`runner.sweep`) has it create the store, the experiment and the parent run
+while the kernels load (:meth:`TrackingWorker.request`), then log the summary and end the
+parent run: the sweeping process itself never imports MLflow for it.  Its jobs log their
+own child runs, in-process.
+
 Nothing changes for the user: no MLflow run exists until the task has finished, the run is
 always terminated, a bad config never reaches the helper, and errors come back as one line.
 The helper ignores Ctrl-C (the parent turns an interrupt into a KILLED result and sends it);
 if the parent dies, the helper sees the pipe close and exits without creating a run.  It is
-used only where forking is safe: Linux, a single run (not a multirun job), and a process
-that has not yet imported MLflow (so no open database connection is inherited).
-``tracking.fork=false`` turns it off.
+used only where forking is safe: Linux, and a process that has not yet imported MLflow (so
+no open database connection is inherited).  ``tracking.fork=false`` turns it off.
 """
 from __future__ import annotations
 
@@ -25,8 +30,9 @@ import signal
 import sys
 from typing import Optional
 
-OPEN, LOG, ABORT = "open", "log", "abort"
-NOT_A_RUN = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--shell-completion", "--version", "-i"}
+OPEN, LOG, CALL, ABORT = "open", "log", "call", "abort"
+MULTIRUN = {"-m", "--multirun"}
+NOT_A_RUN = {"-h", "--help", "--hydra-help", "-c", "--shell-completion", "--version", "-i"}
 
 
 def can_fork() -> bool:
@@ -34,22 +40,29 @@ def can_fork() -> bool:
 
 
 def _serve(conn, parent_end) -> None:
-    """The helper: import MLflow, open the store on OPEN, record the run on LOG, answer."""
+    """The helper: import MLflow, then serve the parent's messages until it closes the pipe:
+    OPEN the store (no answer), LOG the run into it (answered, then done), or CALL a function
+    of :mod:`runner.tracking` by name (a sweep's parent run; each answered)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent_end.close()      # the fork copied it: keep it open and a dead parent's EOF never comes
     try:
         from runner import tracking
 
-        _, error = _attempt(None, tracking.import_store_modules)   # reported when the parent asks to log
-        msg = conn.recv()
-        if msg[0] != OPEN:
-            return
-        opened, error = _attempt(error, tracking.open_store, *msg[1:])
-        msg = conn.recv()
-        if msg[0] != LOG:
-            return
-        run_id, error = _attempt(error, lambda: tracking.record_run(*opened, *msg[1:]))
-        conn.send(("ok", run_id) if error is None else ("error", error))
+        _, imported = _attempt(None, tracking.import_store_modules)   # reported when the parent asks
+        opened, error = None, imported
+        while True:
+            msg = conn.recv()
+            if msg[0] == OPEN:
+                opened, error = _attempt(error, tracking.open_store, *msg[1:])
+            elif msg[0] == LOG:
+                run_id, error = _attempt(error, lambda: tracking.record_run(*opened, *msg[1:]))
+                conn.send(("ok", run_id) if error is None else ("error", error))
+                return
+            elif msg[0] == CALL:
+                value, failed = _attempt(imported, getattr(tracking, msg[1]), *msg[2:])
+                conn.send(("ok", value) if failed is None else ("error", failed))
+            else:
+                return
     except (EOFError, OSError):      # the parent went away: create nothing, say nothing
         return
 
@@ -88,8 +101,11 @@ class TrackingWorker:
     @classmethod
     def prestart(cls, argv) -> None:
         """Fork the helper at process start, before Hydra is even imported, when the command
-        line may be a single tracked run; :meth:`claim` hands it to the run."""
-        if any(a in NOT_A_RUN or a.startswith(("--cfg", "--info", "hydra/launcher")) for a in argv):
+        line may be a tracked run or a multirun (whose parent run it creates and ends:
+        runner.sweep); :meth:`claim` hands it over."""
+        multirun = any(a in MULTIRUN for a in argv)
+        if any(a in NOT_A_RUN or a.startswith(("--cfg", "--info")) for a in argv) or \
+                (not multirun and any(a.startswith("hydra/launcher") for a in argv)):
             return
         cls._unclaimed = cls.start()
 
@@ -137,6 +153,22 @@ class TrackingWorker:
         if status != "ok":
             raise value
         return value
+
+    def request(self, function: str, *args) -> None:
+        """Ask the helper to run ``runner.tracking.<function>(*args)``; :meth:`reply` waits for it."""
+        self._conn.send((CALL, function, *args))
+        self._opened = True
+
+    def reply(self):
+        """What the last :meth:`request` returned; raises what it raised."""
+        status, value = self._conn.recv()
+        if status != "ok":
+            raise value
+        return value
+
+    def call(self, function: str, *args):
+        self.request(function, *args)
+        return self.reply()
 
     def close(self) -> None:
         """The run will not be logged (bad input found by the task, an interrupt while

@@ -1,11 +1,10 @@
-"""The default sweeper (hydra/sweeper=calclab_basic): Hydra's basic sweeper whose up-front
-check composes one job per structure.  The end-to-end cases (a bad key caught before any job,
+"""The default sweeper (hydra/sweeper=basic, made calclab's by python -m runner): Hydra's basic
+sweeper whose up-front check composes one job per structure.  The end-to-end cases (a bad key caught before any job,
 in every structure) are in test_sweep.py::test_bad_sweep_input."""
 import itertools
 
-from hydra import compose, initialize_config_module
-
 from hydra_plugins.calclab_sweeper.basic_sweeper import representatives
+from tests.conftest import run_cli
 
 GROUPS = {"optim", "problem", "experiment"}
 
@@ -33,7 +32,9 @@ def test_a_value_of_another_type_a_list_a_deletion_or_a_hydra_key_is_its_own_str
     assert len(reps([["foo=1"], ["+foo=2"]])) == 2          # set vs. add: a different check
 
 
-def test_the_default_sweeper_is_calclab_basic():
-    with initialize_config_module(config_module="conf", version_base="1.3"):
-        cfg = compose(config_name="config", return_hydra_config=True)
-    assert cfg.hydra.sweeper._target_ == "hydra_plugins.calclab_sweeper.basic_sweeper.CalclabBasicSweeper"
+def test_the_default_sweeper_is_calclabs_and_presets_may_pick_another(tmp_path):
+    out = run_cli(["--cfg", "hydra", "--package", "hydra.sweeper"], cwd=tmp_path)
+    assert "_target_: hydra_plugins.calclab_sweeper.basic_sweeper.CalclabBasicSweeper" in out.stdout, out.stderr
+    assert "check: structures" in out.stdout and not out.stderr
+    out = run_cli(["+search=adam_lr", "--cfg", "hydra", "--package", "hydra.sweeper"], cwd=tmp_path)
+    assert "_target_: hydra_plugins.calclab_sweeper.optuna_sweeper.CalclabOptunaSweeper" in out.stdout, out.stderr

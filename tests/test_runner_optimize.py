@@ -120,6 +120,9 @@ def test_readme_command_fits_the_tutorials_line_and_logs_to_the_default_store(tm
     (["optim.lrr=1"], "calclab: error: optim.lrr: unknown key"),
     (["optim=adamm"], "calclab: error: In 'task/optimize': Could not find 'optim/adamm'; Available options in 'optim': adadelta"),
     (["optim.lr=-1"], "calclab: error: optim.lr: must be > 0"),
+    (["-m", "--cfg", "job"], "calclab: error: Only one of --run, --multirun, --cfg"),   # Hydra's own check
+    (["-m", "hydra.sweeper.check=some", "optim.lr=0.1,0.2"], "calclab: error: Error in call to target "
+     "'hydra_plugins.calclab_sweeper.basic_sweeper.CalclabBasicSweeper'"),
     (["problem=expr", "problem.f=\"__import__('os').system('x')\"", "problem.x0=[0]"], "calclab: error: problem.f: refused"),
 ])
 def test_bad_input_on_the_command_line_is_one_line_exit_2_and_no_mlflow_run(tmp_path, args, start):

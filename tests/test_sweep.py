@@ -140,7 +140,7 @@ def test_skip_finished_reruns_only_what_did_not_finish(tmp_path):
     (["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optim.lrr=0.1,0.2"],   # workers warming meanwhile
      "calclab: error: optim.lrr: unknown key"),
     # a key only Adam has, swept with an optimizer that lacks it: the up-front check composes
-    # one job per optimizer (calclab_basic sweeper), so the GD jobs are caught too
+    # one job per optimizer (hydra_plugins/calclab_sweeper/basic_sweeper.py), so the GD jobs are caught too
     (["-m", "optim=adam,gd", "optim.beta1=0.8,0.9"], "calclab: error: optim.beta1: unknown key"),
     (["-m", "optim.lr=0.1,-1"], None),
 ])

@@ -92,14 +92,60 @@ def test_a_store_that_cannot_be_opened_comes_back_as_an_error(tmp_path):
         worker.log(tracking.MlflowTracking(uri=uri), cfg, _result(10), [], [], 0.0, 1.0)
 
 
-def test_prestart_skips_what_is_not_a_single_run(monkeypatch):
+def test_prestart_forks_for_a_run_or_a_multirun_only(monkeypatch):
     started = []
     monkeypatch.setattr(TrackingWorker, "start", classmethod(lambda cls, force=False: started.append(1) or "w"))
-    for argv in (["-m", "optim=gd,adam"], ["--help"], ["--cfg", "job"], ["--info"]):
+    for argv in (["--help"], ["--cfg", "job"], ["-m", "--cfg", "job"], ["--info"], ["hydra/launcher=joblib"]):
         TrackingWorker.prestart(argv)
         assert TrackingWorker.claim() is None
-    TrackingWorker.prestart(["problem=bowl"])
-    assert started == [1] and TrackingWorker.claim() == "w" and TrackingWorker.claim() is None
+    for argv in (["problem=bowl"], ["-m", "optim=gd,adam"], ["-m", "hydra/launcher=joblib", "seed=0,1"]):
+        TrackingWorker.prestart(argv)
+        assert TrackingWorker.claim() == "w" and TrackingWorker.claim() is None
+    assert len(started) == 3
+
+
+def test_the_helper_creates_and_ends_a_sweeps_parent_run(tmp_path):
+    uri, art, name = _store(tmp_path)
+    summary = tmp_path / "summary.csv"
+    summary.write_text("job,loss\n0,1.5\n")
+    worker = TrackingWorker.start(force=True)
+    tags = {"calclab.sweep": "parent", "mlflow.source.name": "calclab"}
+    parent = worker.call("start_parent", uri, art, name, "sweep: optim.lr=0.1,0.2", tags,
+                         {"sweep.overrides": "optim.lr=0.1,0.2"})
+    client, [run] = _runs(uri)
+    assert parent == {"tracking_uri": uri, "experiment_id": run.info.experiment_id,
+                      "parent_run_id": run.info.run_id}
+    assert run.info.status == "RUNNING" and run.data.tags["calclab.sweep"] == "parent"
+    worker.call("finish_parent", parent, {"jobs": 2, "best_loss": 1.5}, {"best_job": "0"},
+                {"best.optim.lr": 0.1}, [str(summary)])
+    worker.close()
+    worker._process.join(10)
+    assert worker._process.exitcode == 0
+    run = client.get_run(parent["parent_run_id"])
+    assert run.info.status == "FINISHED" and run.data.metrics == {"jobs": 2.0, "best_loss": 1.5}
+    assert run.data.tags["best_job"] == "0" and run.data.params["best.optim.lr"] == "0.1"
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "summary")] == ["summary/summary.csv"]
+
+
+@pytest.mark.parametrize("jobs_ran", [True, False])
+def test_an_abandoned_sweep_parent_is_killed_or_deleted(tmp_path, jobs_ran):
+    uri, art, name = _store(tmp_path)
+    worker = TrackingWorker.start(force=True)
+    parent = worker.call("start_parent", uri, art, name, "sweep", {}, {})
+    worker.call("abandon_parent", parent, jobs_ran)
+    worker.close()
+    client = MlflowClient(uri)
+    run = client.get_run(parent["parent_run_id"])
+    assert (run.info.status, run.info.lifecycle_stage) == (("KILLED", "active") if jobs_ran else ("RUNNING", "deleted"))
+
+
+def test_a_failed_call_comes_back_as_the_error_and_the_helper_serves_on(tmp_path):
+    uri, art, name = _store(tmp_path)
+    worker = TrackingWorker.start(force=True)
+    with pytest.raises(Exception, match="no_such_run"):
+        worker.call("abandon_parent", {"tracking_uri": uri, "parent_run_id": "no_such_run"}, True)
+    assert worker.call("start_parent", uri, art, name, "sweep", {}, {})["tracking_uri"] == uri
+    worker.close()
 
 
 def _cli(tmp_path, *args, **kw):

@@ -1,4 +1,4 @@
-"""Hydra's basic sweeper with a cheaper up-front check: ``hydra/sweeper=calclab_basic`` (the default).
+"""Hydra's basic sweeper with a cheaper up-front check: ``hydra/sweeper=basic``, the default.
 
 Before launching a batch, Hydra's :class:`BasicSweeper` composes every job's config once in
 the sweeping process, only to find a bad override before any job starts; the launcher then
@@ -16,7 +16,11 @@ key, the kind of override (``key=``, ``+key=``, ``++key=``) and the value's type
 a key that exists only under one of the optimizers is still caught, before any job starts.
 
 Everything else is Hydra's ``BasicSweeper`` (``max_batch_size``, ``params``, the order of
-the jobs, ``multirun.yaml``); ``hydra/sweeper=basic`` restores Hydra's check of every job.
+the jobs, ``multirun.yaml``).  :func:`register` (called by ``python -m runner``) puts this
+sweeper's config in Hydra's ConfigStore as ``hydra/sweeper/basic`` in place of Hydra's own,
+so that presets may still pick another sweeper (the first defaults-list override of a group
+wins, so ours could not be an override in ``config.yaml``).  ``hydra.sweeper.check=all``
+composes every job, as Hydra does.
 """
 from __future__ import annotations
 
@@ -24,12 +28,33 @@ from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.types import Override
 from hydra.plugins.sweeper import Sweeper
 
 
+CHECKS = ("structures", "all")
+
+
+# A plain node, not a dataclass: Hydra's plugin scan executes this module before it is in
+# sys.modules, where @dataclass fails.
+CONFIG = {"_target_": "hydra_plugins.calclab_sweeper.basic_sweeper.CalclabBasicSweeper",
+          "max_batch_size": None, "params": None,
+          "check": "structures"}   # structures: one job per structure (see above); all: every job
+
+
+def register() -> None:
+    """``hydra/sweeper=basic`` (Hydra's default sweeper) becomes this one."""
+    ConfigStore.instance().store(group="hydra/sweeper", name="basic", node=CONFIG,
+                                 provider="calclab")
+
+
 class CalclabBasicSweeper(BasicSweeper):
-    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
+                 check: str = "structures") -> None:
+        if check not in CHECKS:
+            raise ValueError(f"hydra.sweeper.check: must be one of {', '.join(CHECKS)}, got {check!r}")
+        self.check = check
         # BasicSweeper.__init__'s own body, without its super(BasicSweeper, self): Hydra's plugin
         # scan executes its core plugin modules a second time, which rebinds that name to a
         # class this one may not derive from.
@@ -44,7 +69,7 @@ class CalclabBasicSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose one job per structure (see the module docstring) instead of every job."""
-        super().validate_batch_is_legal(representatives(batch, self._is_group))
+        super().validate_batch_is_legal(batch if self.check == "all" else representatives(batch, self._is_group))
 
     def _is_group(self, key: str) -> bool:
         loader = self.hydra_context.config_loader
