@@ -9,7 +9,8 @@ job and a joblib worker cost, part by part.
 
 Variants: ``basic`` (the sequential launcher), ``joblib`` (2 workers, started and warmed while
 the sweep is prepared: runner.sweep_workers), ``joblib-cold`` (2 workers, started by the
-launcher: ``sweep.prewarm_workers=false``).  The machine is shared: each repeat runs every
+launcher: ``sweep.prewarm_workers=false``), ``basic-check-all`` and ``joblib-check-all`` (Hydra's up-front
+check of every job's config instead of one per structure: ``hydra.sweeper.check=all``).  The machine is shared: each repeat runs every
 variant once, in a rotated order, and the speed-up is taken within a repeat.
 
 Parts: a fresh interpreter and each group of imports a worker pays once (in fresh processes,
@@ -36,6 +37,8 @@ VARIANTS = {
     "basic": [],
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     "joblib-cold": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "sweep.prewarm_workers=false"],
+    "basic-check-all": ["hydra.sweeper.check=all"],
+    "joblib-check-all": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.check=all"],
 }
 WARMED = re.compile(r"\[sweep\] (\d+) joblib workers warmed up .*process start ([\d.]+) s, imports ([\d.]+) s")
 IMPORT_GROUPS = {
