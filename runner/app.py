@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig
 
-from runner import outputs, report
+from runner import interrupt, outputs, report
 from runner.errors import CalclabError, ConfigError
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 from runner.validate import validate_group, validate_node
@@ -34,6 +35,7 @@ TASKS = {
 ROOT_KEYS = {"task", "seed", "quiet", "tracking", "sweep"}
 EXIT_CODES = {FINISHED: 0, DIVERGED: 3, FAILED: 1, KILLED: 130}
 CONFIG_ERROR_EXIT = 2
+_PROGRESS_LOCK = threading.RLock()
 
 
 @dataclass
@@ -47,6 +49,11 @@ class TaskContext:
 
     def progress(self, total: int, desc: str):
         from tqdm.auto import tqdm
+
+        # tqdm's default lock holds a multiprocessing semaphore; a joblib worker ended by the
+        # sweep (killed once idle) leaves it behind, and Python warns of it at exit.  The bars of
+        # one process need a thread lock only.
+        tqdm.set_lock(_PROGRESS_LOCK)
 
         return tqdm(total=total, desc=desc, disable=self.quiet, leave=False, dynamic_ncols=True,
                     mininterval=0.25, file=sys.stderr)
@@ -146,7 +153,8 @@ def _start_worker(tcfg, cfg, parent):
 def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
     validated = ctx.validated
     try:
-        result = task.run(cfg, ctx)
+        with interrupt.computing():
+            result = task.run(cfg, ctx)
     except ConfigError:  # bad input found while building the task's inputs, before work
         raise
     except KeyboardInterrupt:
@@ -179,12 +187,18 @@ def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
 
 def main(cfg: DictConfig):
     """The Hydra job.  A single run exits non-zero unless it FINISHED; in a multirun a job
-    that failed returns its Result so the sweep goes on."""
+    that failed returns its Result so the sweep goes on; after a Ctrl-C (runner.interrupt) the
+    jobs not started yet return at once, KILLED."""
     run_dir, overrides, multirun, sweep_dir = _hydra_context()
     parent = None
     if multirun:
         from runner import sweep
 
+        interrupt.install(sweep_dir)
+        if interrupt.interrupted(sweep_dir):
+            skipped = Result(task=str(cfg.get("task")), status=KILLED, message=interrupt.NOT_RUN)
+            outputs.write_result_json(skipped, run_dir, None, 0.0)
+            return skipped
         done = sweep.finished_before(cfg, sweep_dir, run_dir, overrides)
         if done is not None:
             return done

@@ -15,6 +15,7 @@ import hydra
 from hydra.errors import HydraException
 
 from runner import app
+from runner.result import KILLED
 from runner.tracking_worker import TrackingWorker
 
 
@@ -82,5 +83,8 @@ def run():
             raise
         print(f"calclab: error: {one_line(ex)}", file=sys.stderr, flush=True)
         raise SystemExit(app.CONFIG_ERROR_EXIT) from None
+    except KeyboardInterrupt:   # a run keeps what it computed as KILLED; a sweep stops, its parent run KILLED
+        print("calclab: interrupted", file=sys.stderr, flush=True)
+        raise SystemExit(app.EXIT_CODES[KILLED]) from None
     finally:
         TrackingWorker.discard_unclaimed()   # --cfg, --help, a multirun: nothing to log

@@ -14,8 +14,8 @@ jobs, whatever the launcher:
   worker does (concurrent first compiles into numba's cache can crash).
 * ``on_multirun_end``: stops the joblib workers; reads every job's ``result.json``, prints
   the summary table, writes ``summary.csv`` and comparison plots, has them (and the best
-  job) logged to the parent run and ends it.  If the sweep dies before that, an ``atexit``
-  hook ends the parent as KILLED.
+  job) logged to the parent run and ends it (KILLED after a Ctrl-C: :mod:`runner.interrupt`,
+  exit 130).  If the sweep dies before that, an ``atexit`` hook ends the parent as KILLED.
 
 Jobs find the parent through :func:`parent_of` and become its child runs.
 """
@@ -33,6 +33,7 @@ from typing import Any, Dict, List, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from runner import interrupt
 from runner.errors import ConfigError
 from runner.result import FINISHED, Result
 
@@ -108,6 +109,8 @@ class SweepCallback(Callback):
             raise SystemExit(2) from None
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        interrupt.clear(sweep_dir)
+        interrupt.install(sweep_dir)
         tracked = OmegaConf.select(config, "tracking.name") == "mlflow"
         if tracked:     # the helper creates the store and the parent run while the kernels load
             from runner.tracking_worker import TrackingWorker
@@ -183,8 +186,17 @@ class SweepCallback(Callback):
         if not OmegaConf.select(config, "quiet"):
             print_table(table)
         plots = summary_plots(rows, swept, sweep_dir / "summary_plots")
-        if self.parent is None:
-            return
+        stopped = interrupt.interrupted(sweep_dir)
+        if self.parent is not None:
+            self._finish_parent_run(rows, csv_path, plots, sweep_dir, "KILLED" if stopped else "FINISHED")
+        self._close_helper()
+        if stopped:
+            ran = sum(r["result"].get("message") != interrupt.NOT_RUN for r in rows)
+            print(f"calclab: interrupted: {ran} of the sweep's jobs ran (summary in {sweep_dir})",
+                  file=sys.stderr, flush=True)
+            raise SystemExit(130)
+
+    def _finish_parent_run(self, rows, csv_path, plots, sweep_dir: Path, status: str) -> None:
         counts = {s: sum(r["result"]["status"] == s for r in rows) for s in ("FINISHED", "DIVERGED", "FAILED", "KILLED")}
         metrics = {"jobs": len(rows), **{f"jobs_{k.lower()}": v for k, v in counts.items()}}
         tags, params, artifacts = {}, {}, [csv_path, *plots]
@@ -202,10 +214,9 @@ class SweepCallback(Callback):
                 params.update({f"best.{key}": value for key, value in found["best_params"].items()})
                 tags["best_trial"] = str(found["best_trial"])
             artifacts.append(search)
-        # the sweep ran to its end: FINISHED; how its jobs ended is in jobs_* and the table
-        self._tracking("finish_parent", self.parent, metrics, tags, params, [str(p) for p in artifacts])
+        # FINISHED: the sweep ran to its end (KILLED: Ctrl-C); how its jobs ended is in jobs_* and the table
+        self._tracking("finish_parent", self.parent, metrics, tags, params, [str(p) for p in artifacts], status)
         self.parent = None
-        self._close_helper()
 
     def _close_helper(self) -> None:
         helper, self.helper = self.helper, None
@@ -241,7 +252,7 @@ class SweepCallback(Callback):
         if self.parent is None:
             return
         try:
-            jobs_ran = bool(job_records(self.sweep_dir))
+            jobs_ran = any(self.sweep_dir.glob("*/.hydra"))    # a job started (it may not have ended)
             self._tracking("abandon_parent", self.parent, jobs_ran)
             if not jobs_ran:
                 (self.sweep_dir / PARENT_FILE).unlink(missing_ok=True)

@@ -124,8 +124,9 @@ def prewarm(config: DictConfig) -> Optional[WarmWorkers]:
             return None
         n = executor._max_workers
         barrier = Path(tempfile.mkdtemp(prefix="calclab-warm-"))
-        job = task_config(config)
-        warm = WarmWorkers(executor, [executor.submit(warm_up, str(barrier), n, job=job) for _ in range(n)], barrier)
+        job, sweep_dir = task_config(config), str(config.hydra.sweep.dir)
+        warm = WarmWorkers(executor, [executor.submit(warm_up, str(barrier), n, job=job, sweep_dir=sweep_dir)
+                                      for _ in range(n)], barrier)
         # A sweep that stops before its jobs (a bad override) must not wait for the warm-ups
         # at exit: loky joins its workers in a threading-atexit hook (as concurrent.futures
         # does); this one, registered later, runs first.
@@ -149,14 +150,19 @@ def task_config(config: DictConfig) -> Optional[DictConfig]:
 
 
 def warm_up(barrier: str, n_workers: int, modules=WARM_MODULES, job: Optional[DictConfig] = None,
-            kernels_timeout: float = KERNELS_TIMEOUT) -> Dict[str, Any]:
+            kernels_timeout: float = KERNELS_TIMEOUT, sweep_dir: Optional[str] = None) -> Dict[str, Any]:
     """In a worker: import ``modules`` and draw a small log-scale figure (fonts, mathtext);
     with ``job`` (the sweep's base config), once the parent has written :data:`KERNELS_READY`
     into ``barrier``, load the task's kernels and run it briefly (:func:`warm_task`).  Then
     wait until all ``n_workers`` warm-ups have started, so that each worker takes exactly
     one.  Returns the worker's pid, how long its start, imports and task warm-up took, and
-    whether the kernels were loaded."""
+    whether the kernels were loaded.  With ``sweep_dir``, Ctrl-C is handled as in the sweep's
+    jobs from now on (runner.interrupt: a worker between jobs must not die of it)."""
     started = time.time()
+    if sweep_dir is not None:
+        from runner import interrupt
+
+        interrupt.install(sweep_dir)
     for name in modules:
         try:
             importlib.import_module(name)

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -209,3 +210,49 @@ def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path):
     assert out.stderr.strip().splitlines() == [
         f"calclab: error: hydra.launcher.ray.init.address: no Ray cluster answers at 127.0.0.1:{port} "
         "(Connection refused); start one with `ray start --head` or drop the address for a local Ray"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"])
+def test_ctrl_c_stops_the_sweep_and_keeps_what_the_running_jobs_computed(tmp_path, launcher):
+    """Ctrl-C (to the whole process group, as a terminal sends it): the running jobs end KILLED
+    with their trajectory and child run, the others do not run, the summary is written, the
+    parent run ends KILLED, exit 130, and nothing but calclab's lines on stderr."""
+    import signal
+
+    from runner.interrupt import NOT_RUN
+
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "-m", *launcher, "problem=rosenbrock", "problem.dim=1000",
+                             "optim.lr=1e-5,2e-5,3e-5", "optimize.steps=10000000", "optimize.grad_tol=0",
+                             "optimize.record_params=0", "quiet=true"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    first = 2 if launcher else 1
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("outputs/multirun/*/*/*/.hydra"))) < first and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(3.0)                                   # well into the running jobs' descent
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert all(line.startswith("calclab: ") for line in lines), err
+    assert lines[-1].startswith(f"calclab: interrupted: {first} of the sweep's jobs ran")
+    d = sweep_dir_of(tmp_path)
+    docs = {p.parent.name: json.loads(p.read_text()) for p in d.glob("*/result.json")}
+    assert sorted(docs) == ["0", "1", "2"] and all(doc["status"] == "KILLED" for doc in docs.values())
+    ran = [docs[str(j)] for j in range(first)]
+    assert all("interrupted by the user" in doc["message"] and 0 < doc["steps"] < 10_000_000 for doc in ran)
+    assert docs["2"]["message"] == NOT_RUN
+    for j, doc in enumerate(ran):
+        traj = np.load(d / str(j) / "trajectory.npz")
+        assert traj["loss"].size == doc["steps"] + 1
+    with open(d / "summary.csv") as fh:
+        assert [r["status"] for r in csv.DictReader(fh)] == ["KILLED"] * 3
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    parent_id = json.loads((d / "sweep.json").read_text())["parent_run_id"]
+    assert client.get_run(parent_id).info.status == "KILLED"
+    kids = children(client, parent_id)
+    assert len(kids) == first and all(r.info.status == "KILLED" for r in kids)

@@ -1,0 +1,33 @@
+"""Ctrl-C in a sweep (runner.interrupt): the first interrupts only a computing task and marks the
+sweep for every process; a second interrupts whatever runs.  End to end: test_sweep.py."""
+import signal
+
+import pytest
+
+from runner import interrupt
+
+
+@pytest.fixture
+def handler(tmp_path, monkeypatch):
+    previous = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(interrupt, "_presses", 0)
+    interrupt.install(tmp_path)
+    yield tmp_path
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_the_first_ctrl_c_marks_the_sweep_and_interrupts_only_a_computing_task(handler):
+    assert not interrupt.interrupted(handler)
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt.computing():
+            signal.raise_signal(signal.SIGINT)
+    assert interrupt.interrupted(handler)
+    interrupt.clear(handler)
+    assert not interrupt.interrupted(handler)
+
+
+def test_outside_a_task_the_first_ctrl_c_only_marks_and_a_second_interrupts(handler):
+    signal.raise_signal(signal.SIGINT)          # e.g. the sweeping process waiting for its workers
+    assert interrupt.interrupted(handler)
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
