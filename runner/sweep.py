@@ -8,7 +8,8 @@ jobs, whatever the launcher:
   and racing to create an experiment put runs into "Default") and writes them to
   ``<sweep dir>/sweep.json`` for the jobs to read.  Under ``python -m runner`` this is done
   by the helper forked at start-up (:mod:`runner.tracking_worker`), which has imported MLflow
-  meanwhile, so this process never imports it for the sweep's own run.  With the joblib
+  meanwhile and then records the jobs' child runs too, so neither this process nor a joblib
+  worker imports MLflow.  With the joblib
   launcher it first starts the workers, which import what a job needs meanwhile
   (:mod:`runner.sweep_workers`); and it loads every numba kernel the task needs before any
   worker does (concurrent first compiles into numba's cache can crash).
@@ -120,11 +121,11 @@ class SweepCallback(Callback):
                 self._close_helper()
             parent_args = self._parent_run_args(config, sweep_dir)
             if self.helper is not None:
-                self.helper.request("start_parent", *parent_args)
+                self.helper.start_sweep(*parent_args)
         if OmegaConf.select(config, "sweep.prewarm_workers", default=True):
             from runner import sweep_workers
 
-            self.warm = sweep_workers.prewarm(config)
+            self.warm = sweep_workers.prewarm(config, import_mlflow=self.helper is None)
         compiled = False
         try:
             _warm_up(config)

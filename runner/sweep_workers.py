@@ -109,8 +109,9 @@ class WarmWorkers:
         self.executor.shutdown(wait=False, kill_workers=True)
 
 
-def prewarm(config: DictConfig) -> Optional[WarmWorkers]:
-    """Start the joblib launcher's workers now and have each import what a job needs; None if
+def prewarm(config: DictConfig, import_mlflow: bool = True) -> Optional[WarmWorkers]:
+    """Start the joblib launcher's workers now and have each import what a job needs (MLflow
+    only with ``import_mlflow``: not when the sweep's helper records the jobs' runs); None if
     the launcher is not joblib, it would run in-process (one job at a time) or anything fails."""
     if not is_joblib(config):
         return None
@@ -125,7 +126,8 @@ def prewarm(config: DictConfig) -> Optional[WarmWorkers]:
         n = executor._max_workers
         barrier = Path(tempfile.mkdtemp(prefix="calclab-warm-"))
         job, sweep_dir = task_config(config), str(config.hydra.sweep.dir)
-        warm = WarmWorkers(executor, [executor.submit(warm_up, str(barrier), n, job=job, sweep_dir=sweep_dir)
+        modules = WARM_MODULES if import_mlflow else tuple(m for m in WARM_MODULES if not m.startswith("mlflow"))
+        warm = WarmWorkers(executor, [executor.submit(warm_up, str(barrier), n, modules, job=job, sweep_dir=sweep_dir)
                                       for _ in range(n)], barrier)
         # A sweep that stops before its jobs (a bad override) must not wait for the warm-ups
         # at exit: loky joins its workers in a threading-atexit hook (as concurrent.futures

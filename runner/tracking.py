@@ -195,12 +195,18 @@ def _chunks(items: List, size: int) -> Iterable[List]:
 def log_run(tcfg: MlflowTracking, cfg, result: Result, files: Sequence[Path], overrides: Sequence[str],
             started: float, finished: float, parent: Optional[Dict[str, str]] = None, worker=None) -> str:
     """Record ``result`` as one MLflow run; returns its run id.  ``parent`` (from a sweep:
-    tracking_uri, experiment_id, parent_run_id) makes it a child run of the sweep's run.
+    tracking_uri, experiment_id, parent_run_id) makes it a child run of the sweep's run, recorded
+    by the sweep's helper process when it serves one (log_address), else here.
     ``worker`` (a :class:`runner.tracking_worker.TrackingWorker` that has opened the store)
     records it from its own process instead."""
     if worker is not None:
         return worker.log(tcfg, cfg, result, files, overrides, started, finished)
     if parent:
+        from runner.tracking_worker import log_through
+
+        run_id = log_through(parent, tcfg, cfg, result, files, overrides, started, finished)
+        if run_id is not None:
+            return run_id
         client = client_for(parent["tracking_uri"])
         opened = (client, parent["experiment_id"], parent["tracking_uri"])
     else:

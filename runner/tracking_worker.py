@@ -11,9 +11,11 @@ same code as the in-process path -- and answers with the run id.
 
 A multirun's own MLflow run is made the same way: for ``-m`` the helper is forked too, and
 the sweep (:mod:`runner.sweep`) has it create the store, the experiment and the parent run
-while the kernels load (:meth:`TrackingWorker.request`), then log the summary and end the
-parent run: the sweeping process itself never imports MLflow for it.  Its jobs log their
-own child runs, in-process.
+while the kernels load (:meth:`TrackingWorker.start_sweep`), then record the jobs' child runs,
+which the jobs send it through a local socket (:func:`log_through`: the basic launcher's
+in-process jobs and the joblib workers alike, so none of them imports MLflow, ~2 s of CPU
+each), and at the end log the summary and end the parent run.  A job that cannot reach it
+(a Ray worker on another machine, a helper that is gone) logs in-process as before.
 
 Nothing changes for the user: no MLflow run exists until the task has finished, the run is
 always terminated, a bad config never reaches the helper, and errors come back as one line.
@@ -30,7 +32,7 @@ import signal
 import sys
 from typing import Optional
 
-OPEN, LOG, CALL, ABORT = "open", "log", "call", "abort"
+OPEN, LOG, CALL, SWEEP, ABORT = "open", "log", "call", "sweep", "abort"
 MULTIRUN = {"-m", "--multirun"}
 NOT_A_RUN = {"-h", "--help", "--hydra-help", "-c", "--shell-completion", "--version", "-i"}
 
@@ -61,10 +63,76 @@ def _serve(conn, parent_end) -> None:
             elif msg[0] == CALL:
                 value, failed = _attempt(imported, getattr(tracking, msg[1]), *msg[2:])
                 conn.send(("ok", value) if failed is None else ("error", failed))
+            elif msg[0] == SWEEP:
+                value, failed = _attempt(imported, _start_sweep, *msg[1:])
+                conn.send(("ok", value) if failed is None else ("error", failed))
             else:
                 return
     except (EOFError, OSError):      # the parent went away: create nothing, say nothing
         return
+
+
+def _start_sweep(*parent_args):
+    """In the helper: create the sweep's parent run (runner.tracking.start_parent), then record
+    the child runs its jobs send (:func:`log_through`) through a local socket, one at a time, in
+    threads beside the parent's pipe.  Returns the parent record with the socket's address and
+    key, for the jobs."""
+    import threading
+    from multiprocessing.connection import Listener
+
+    from runner import tracking
+
+    parent = tracking.start_parent(*parent_args)
+    client, key = tracking.client_for(parent["tracking_uri"]), os.urandom(16)
+    listener = Listener(family="AF_UNIX", authkey=key)    # in a temporary directory of this process
+    one_at_a_time = threading.Lock()
+
+    def record(job):
+        with job:
+            try:
+                args = job.recv()
+                with one_at_a_time:
+                    run_id, error = _attempt(None, tracking.record_run, client, parent["experiment_id"],
+                                             parent["tracking_uri"], *args)
+                job.send(("ok", run_id) if error is None else ("error", error))
+            except (EOFError, OSError):
+                pass
+
+    def accept():
+        while True:
+            try:
+                job = listener.accept()
+            except OSError:
+                return
+            except Exception:        # a client that failed the handshake
+                continue
+            threading.Thread(target=record, args=(job,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return {**parent, "log_address": listener.address, "log_key": key.hex()}
+
+
+def log_through(parent, tcfg, cfg, result, files, overrides, started, finished) -> Optional[str]:
+    """In a sweep's job: have the helper that made ``parent`` record the run; its run id, or None
+    if the helper cannot be reached (then the job logs in-process)."""
+    from multiprocessing.connection import AuthenticationError, Client
+
+    if not parent.get("log_address"):
+        return None
+    try:
+        conn = Client(parent["log_address"], family="AF_UNIX", authkey=bytes.fromhex(parent["log_key"]))
+    except (OSError, EOFError, AuthenticationError):
+        return None
+    with conn:
+        try:
+            conn.send((tcfg, cfg, dataclasses.replace(result, plots=[]), [os.path.abspath(f) for f in files], list(overrides),
+                       started, finished, parent))
+            status, value = conn.recv()
+        except (EOFError, OSError):
+            raise RuntimeError("the sweep's tracking helper went away while recording the run") from None
+    if status != "ok":
+        raise value
+    return value
 
 
 def _attempt(error, step, *args):
@@ -165,6 +233,12 @@ class TrackingWorker:
         if status != "ok":
             raise value
         return value
+
+    def start_sweep(self, *parent_args) -> None:
+        """Ask the helper to create a sweep's parent run and then record its jobs' runs
+        (:func:`_start_sweep`); :meth:`reply` gives the parent record."""
+        self._conn.send((SWEEP, *parent_args))
+        self._opened = True
 
     def call(self, function: str, *args):
         self.request(function, *args)

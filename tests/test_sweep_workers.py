@@ -155,7 +155,7 @@ def test_the_sweep_tells_the_workers_after_its_kernel_warm_up_and_parent_run(tmp
         def kernels_compiled(self, ok=True):
             events.append(("marker", ok))
 
-    monkeypatch.setattr(sweep_workers, "prewarm", lambda config: Warm())
+    monkeypatch.setattr(sweep_workers, "prewarm", lambda config, **kw: Warm())
     monkeypatch.setattr(sweep, "_warm_up", lambda config: events.append("warm_up"))
     monkeypatch.setattr(sweep.SweepCallback, "_start_parent_run", lambda self, config, d: events.append("parent run"))
     sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path, "tracking=none"))

@@ -212,3 +212,34 @@ def test_a_run_executed_in_process_logs_in_process(tmp_path, monkeypatch):
     assert result.status == "FINISHED"
     run_id = json.loads((tmp_path / "run" / "result.json").read_text())["mlflow_run_id"]
     assert [r.info.run_id for r in _runs(uri)[1]] == [run_id]
+
+
+def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_is_gone(tmp_path):
+    from runner.tracking_worker import log_through
+
+    uri, art, name = _store(tmp_path)
+    cfg = compose(["problem=bowl", "optim=gd", "quiet=true"])
+    tcfg = tracking.MlflowTracking(uri=uri, artifact_location=art, experiment=name, max_points=100)
+    artifact = tmp_path / "config.yaml"
+    artifact.write_text("x: 1\n")
+    worker = TrackingWorker.start(force=True)
+    worker.start_sweep(uri, art, name, "sweep", {"calclab.sweep": "parent"}, {})
+    parent = worker.reply()
+    assert parent["log_address"] and len(bytes.fromhex(parent["log_key"])) == 16
+    run_ids = [log_through(parent, tcfg, cfg, _result(), [artifact], [f"seed={i}"], 1.0e9, 1.0e9 + 2) for i in range(3)]
+    client, runs = _runs(uri)
+    kids = {r.info.run_id: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent["parent_run_id"]}
+    assert set(kids) == set(run_ids) and len(set(run_ids)) == 3
+    run = kids[run_ids[0]]
+    assert run.info.status == "FAILED" and run.data.tags["overrides"] == "seed=0"       # DIVERGED -> FAILED
+    assert len(client.get_metric_history(run.info.run_id, "loss")) <= 100
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
+    wrong_key = {**parent, "log_key": "00" * 16}
+    assert log_through(wrong_key, tcfg, cfg, _result(), [], [], 1.0, 2.0) is None       # the job logs itself
+    worker.call("finish_parent", parent, {}, {}, {}, [])
+    worker.close()
+    worker._process.join(10)
+    assert log_through(parent, tcfg, cfg, _result(), [], [], 1.0, 2.0) is None          # helper gone
+    # and tracking.log_run then records it in-process, still as a child of the sweep
+    run_id = tracking.log_run(tcfg, cfg, _result(), [artifact], ["seed=9"], 1.0e9, 1.0e9 + 2, parent)
+    assert MlflowClient(uri).get_run(run_id).data.tags["mlflow.parentRunId"] == parent["parent_run_id"]
