@@ -131,13 +131,17 @@ class SweepCallback(Callback):
             _warm_up(config)
             compiled = True
         finally:
+            # The warmed workers load the kernels (and run the task briefly) only once they are
+            # compiled; when the helper makes the store and the parent run, at once (this
+            # process only waits for it), else after this process has made them (the CPU).
+            early = self.warm is not None and self.helper is not None
+            if early:
+                self.warm.kernels_compiled(compiled)
             try:
                 if tracked:
                     self._start_parent_run(parent_args, sweep_dir)
             finally:
-                # The warmed workers load the kernels (and run the task briefly) only now: after
-                # they are compiled, and not while this process needs the CPU for the store.
-                if self.warm is not None:
+                if self.warm is not None and not early:
                     self.warm.kernels_compiled(compiled)
 
     @staticmethod
@@ -156,6 +160,10 @@ class SweepCallback(Callback):
     def _start_parent_run(self, parent_args, sweep_dir: Path) -> None:
         """The store, the experiment and the parent run exist (made by the helper, else here);
         write sweep.json for the jobs."""
+        if self.warm is not None:   # the jobs run elsewhere: this process draws only the summary
+            from runner import sweep_workers
+
+            sweep_workers.draw_in_background()
         self.parent = self.helper.reply() if self.helper is not None else self._tracking("start_parent", *parent_args)
         (sweep_dir / PARENT_FILE).write_text(json.dumps(self.parent))
         self.sweep_dir = sweep_dir

@@ -13,6 +13,7 @@ back with :func:`load_trajectory`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -143,6 +144,10 @@ def flatten(node, prefix: str = "") -> Dict[str, str]:
     return out
 
 
+# Both are fixed for the life of a process (the code it runs was loaded at its start) and cost
+# ~10 ms a call (a git subprocess, a scan of the installed distributions): a sweep's helper
+# records every job's run, so they are looked up once.
+@functools.lru_cache(maxsize=None)
 def _git_commit() -> Optional[str]:
     here = Path(__file__).resolve().parent
     try:
@@ -153,6 +158,7 @@ def _git_commit() -> Optional[str]:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+@functools.lru_cache(maxsize=None)
 def _versions() -> Dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -148,7 +148,7 @@ def test_no_kernel_is_loaded_when_the_parent_never_says_they_are_compiled(tmp_pa
     assert doc["report"]["task_s"] < 30                     # it did not wait for the timeout
 
 
-def test_the_sweep_tells_the_workers_after_its_kernel_warm_up_and_parent_run(tmp_path, monkeypatch):
+def test_the_sweep_tells_the_workers_after_its_kernel_warm_up_and_before_waiting_for_the_helper(tmp_path, monkeypatch):
     events = []
 
     class Warm:
@@ -160,9 +160,20 @@ def test_the_sweep_tells_the_workers_after_its_kernel_warm_up_and_parent_run(tmp
     monkeypatch.setattr(sweep.SweepCallback, "_start_parent_run", lambda self, config, d: events.append("parent run"))
     sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path, "tracking=none"))
     assert events == ["warm_up", ("marker", True)]
-    events.clear()           # with MLflow: not before the parent run exists (the workers then use the CPU)
+    events.clear()           # with MLflow made here: not before the parent run exists (this process needs the CPU)
     sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path))
     assert events == ["warm_up", "parent run", ("marker", True)]
+
+    class Helper:            # the helper makes the parent run: this process only waits, the workers go on
+        def start_sweep(self, *args):
+            events.append("helper asked")
+
+    from runner.tracking_worker import TrackingWorker
+
+    monkeypatch.setattr(TrackingWorker, "claim", classmethod(lambda cls: Helper()))
+    events.clear()
+    sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path))
+    assert events == ["helper asked", "warm_up", ("marker", True), "parent run"]
 
     def broken(config):
         raise RuntimeError("compile failed")
