@@ -178,7 +178,7 @@ def warm_up(barrier: str, n_workers: int, modules=WARM_MODULES, job: Optional[Di
     Path(barrier, str(os.getpid())).touch()
     _poll(barrier, BARRIER_TIMEOUT, lambda names: len([f for f in names if f not in MARKERS]) >= n_workers)
     return {"pid": os.getpid(), "process_start_s": started - _process_start_time(), "import_s": imported - started,
-            "task_s": ready - imported, "kernels": kernels, "started": started, "ready": ready, "imported": imported}
+            "task_s": ready - imported, "kernels": kernels}
 
 
 def _wait_for_marker(barrier: str, timeout: float) -> Optional[str]:
