@@ -356,7 +356,7 @@ def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
 
 
 def final_loss_plot(done, key: str):
-    from runner.plots import category_figure, category_ticks, fit_title
+    from runner.plots import category_figure, category_ticks, fit_title, plain_log_labels
 
     labels = [_override_value(r, key) for r in done]
     cats = sorted(set(labels), key=_numeric_first)
@@ -371,6 +371,7 @@ def final_loss_plot(done, key: str):
                    marker="x", color="red", label="diverged / failed")
     category_ticks(ax, cats)
     ax.set_yscale("log")
+    plain_log_labels(ax)
     ax.set(xlabel=key, ylabel="final loss")
     fit_title(ax, f"final loss by {key}")
     ax.legend(loc="best", fontsize=8)
@@ -382,7 +383,7 @@ def loss_curves_plot(done, group_key: Optional[str]):
     import numpy as np
     from matplotlib.lines import Line2D
 
-    from runner.plots import fit_title, legend_figure, legend_right
+    from runner.plots import fit_title, legend_figure, legend_right, plain_log_labels
 
     groups = sorted({_override_value(r, group_key) if group_key else "" for r in done}, key=_numeric_first)
     labels = [f"{group_key}={g}" if group_key else "jobs" for g in groups]
@@ -409,6 +410,7 @@ def loss_curves_plot(done, group_key: Optional[str]):
         if finished and np.isfinite(loss).all():
             span = (min(span[0], loss.min()), max(span[1], loss.max()))
     ax.set_yscale("log")
+    plain_log_labels(ax)
     if np.isfinite(span).all() and span[1] > 0:
         ax.set_ylim(max(span[0], 1e-300) / 3, span[1] * 3)
     ax.set(xlabel="step", ylabel="loss")

@@ -98,3 +98,43 @@ def test_sweep_summary_plots_keep_every_label_inside(tmp_path, key, values, dive
     assert len(legend.get_texts()) == len(set(values))        # one entry per swept value
     paths = sweep.summary_plots(rows, [key], tmp_path / "plots")
     assert [p.name for p in paths] == [f"final_loss_by_{key}.png", "loss_curves.png"]
+
+
+@pytest.mark.parametrize("mathtext, plain", [
+    (r"$\mathdefault{10^{-3}}$", "10⁻³"),
+    (r"$\mathdefault{2\times10^{-3}}$", "2×10⁻³"),
+    (r"$\mathdefault{-10^{12}}$", "−10¹²"),
+    (r"$\mathdefault{0}$", "0"),
+    (r"$\mathdefault{10^{1.50}}$", r"$\mathdefault{10^{1.50}}$"),        # fractional: left to mathtext
+    (r"$\frac{1}{2}$", r"$\frac{1}{2}$"),
+    ("0.5", "0.5"),
+])
+def test_log_tick_labels_become_plain_text(mathtext, plain):
+    assert plots.plain_power(mathtext) == plain
+
+
+@pytest.mark.parametrize("loss", [np.geomspace(1e3, 1e-12, 2001), np.linspace(1e3, -1e3, 501)])
+def test_loss_curve_tick_labels_need_no_mathtext(loss):
+    fig = plots.loss_curve(np.arange(loss.size), loss, "t")
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for axis in (ax.xaxis, ax.yaxis)
+              for t in axis.get_majorticklabels() + axis.get_minorticklabels() if t.get_text()]
+    assert labels and not any("$" in t for t in labels), labels
+    assert any("⁻" in t or "¹" in t or "²" in t for t in labels)
+    assert ax.get_xlim()[0] == 0       # no stretch of negative steps on the symlog x axis
+
+
+def test_the_contour_grid_is_the_objective_at_every_point(tmp_path):
+    from runner.problems import PROBLEM_SCHEMAS, build_problem
+    from runner.validate import validate_group
+    from tests.conftest import compose as compose_cfg
+
+    cfg = compose_cfg(["problem=rosenbrock", "tracking=none"])
+    problem = build_problem(validate_group("problem", cfg.problem, PROBLEM_SCHEMAS, "problem"), 0)
+    xs, ys = np.linspace(-2, 2, 7), np.linspace(-1, 3, 5)
+    Z = plots._grid_values(problem, xs, ys, np.array([0.3, 0.4]))
+    g = np.zeros(2)
+    expect = [[problem.value_grad(np.array([x, y]), g, problem.P, problem.X, problem.y) for x in xs] for y in ys]
+    np.testing.assert_array_equal(Z, expect)
+    np.testing.assert_allclose(Z, [[(1 - x) ** 2 + 100 * (y - x * x) ** 2 for x in xs] for y in ys], rtol=1e-14)

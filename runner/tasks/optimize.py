@@ -173,6 +173,7 @@ def warmup() -> None:
     """Load every kernel a job may need (the sweep calls this once before its workers start)."""
     import kernels.descent_fast  # noqa: F401  (explicit signatures: importing compiles or loads)
     import kernels.objectives  # noqa: F401
+    import kernels.surface  # noqa: F401  (the contour plots)
 
 
 def run(cfg, ctx) -> Result:
