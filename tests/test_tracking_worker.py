@@ -37,12 +37,18 @@ def _runs(uri):
     return client, ([] if exp is None else client.search_runs([exp.experiment_id]))
 
 
-def test_the_helper_records_the_run_as_logging_in_process_would(tmp_path):
+def _logging_inputs(tmp_path):
+    """(uri, artifact root, experiment, job config, tracking config, an artifact file)"""
     uri, art, name = _store(tmp_path)
     cfg = compose(["problem=bowl", "optim=gd", "quiet=true"])
     tcfg = tracking.MlflowTracking(uri=uri, artifact_location=art, experiment=name, max_points=100)
     artifact = tmp_path / "config.yaml"
     artifact.write_text("x: 1\n")
+    return uri, art, name, cfg, tcfg, artifact
+
+
+def test_the_helper_records_the_run_as_logging_in_process_would(tmp_path):
+    uri, art, name, cfg, tcfg, artifact = _logging_inputs(tmp_path)
     worker = TrackingWorker.start(force=True)
     worker.open(uri, art, name)
     run_id = worker.log(tcfg, cfg, _result(), [artifact], ["problem=bowl"], 1.0e9, 1.0e9 + 2)
@@ -217,11 +223,7 @@ def test_a_run_executed_in_process_logs_in_process(tmp_path, monkeypatch):
 def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_is_gone(tmp_path):
     from runner.tracking_worker import log_through
 
-    uri, art, name = _store(tmp_path)
-    cfg = compose(["problem=bowl", "optim=gd", "quiet=true"])
-    tcfg = tracking.MlflowTracking(uri=uri, artifact_location=art, experiment=name, max_points=100)
-    artifact = tmp_path / "config.yaml"
-    artifact.write_text("x: 1\n")
+    uri, art, name, cfg, tcfg, artifact = _logging_inputs(tmp_path)
     worker = TrackingWorker.start(force=True)
     worker.start_sweep(uri, art, name, "sweep", {"calclab.sweep": "parent"}, {})
     parent = worker.reply()
