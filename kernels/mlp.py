@@ -297,7 +297,7 @@ def _batched(W_all, grad_out, P, X, y):
     return loss
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _l2(theta, grad_out, P, loss):
     """Add l2 * sum of squared weights (not biases) and its gradient."""
     lam = P[3]
@@ -328,7 +328,8 @@ def is_small(P):
 
 # _nrt=False: the views of rows and layers are not reference counted (numba cannot prune the
 # atomic increments and decrements across these loops: ~50 ns a call on a 1-1-1 network).
-@njit(cache=True, _nrt=False)
+# Inlined into mlp_value_grad with _l2 (a call each: 92 -> 78 ns a 1-1-1 call here).
+@njit(cache=True, _nrt=False, inline="always")
 def _rows(theta, grad_out, P, X, y):
     """What _batched computes, one row at a time in scalar loops with the scratch on the stack
     (no BLAS, no allocation; needs is_small(P)): forward fills A and Z, the output delta goes to
