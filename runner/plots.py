@@ -151,6 +151,46 @@ def plain_log_labels(ax) -> None:
                           linthresh=f._linthresh))
 
 
+LINEAR_STEPS = 20      # runs this short get a linear step axis (symlog's ticks there: 0 and 1.05×10⁰)
+MAX_SYMLOG_TICKS = 9   # a symlog axis labels every decade: over 24 decades, 26 labels overlap
+
+
+@functools.lru_cache(maxsize=None)
+def _thinned_locator():
+    from matplotlib.ticker import Locator
+
+    class Thinned(Locator):
+        """Every k-th of a symlog locator's ticks (0 always kept), at most MAX_SYMLOG_TICKS,
+        none strictly inside the linear band but 0."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def set_axis(self, axis):
+            super().set_axis(axis)
+            self.inner.set_axis(axis)
+
+        def __call__(self):
+            return self.tick_values(*self.axis.get_view_interval())
+
+        def tick_values(self, vmin, vmax):
+            ticks = np.asarray(self.inner.tick_values(vmin, vmax))
+            band = getattr(self.inner, "_linthresh", 0.0)     # ticks inside the linear band crowd 0
+            ticks = ticks[(ticks == 0) | (np.abs(ticks) >= band)]
+            if len(ticks) <= MAX_SYMLOG_TICKS:
+                return ticks
+            every = int(np.ceil(len(ticks) / MAX_SYMLOG_TICKS))
+            zero = int(np.argmin(np.abs(ticks)))          # count outwards from 0 (or the smallest)
+            return ticks[(np.arange(len(ticks)) - zero) % every == 0]
+
+    return Thinned
+
+
+def thin_symlog_ticks(axis) -> None:
+    """At most MAX_SYMLOG_TICKS major ticks on a symlog axis (its locator ticks every decade)."""
+    axis.set_major_locator(_thinned_locator()(axis.get_major_locator()))
+
+
 def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "loss"):
     fig = fixed_figure()
     ax = fig.add_subplot()
@@ -161,8 +201,10 @@ def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "l
         ax.set_yscale("log")
     elif len(y):
         ax.set_yscale("symlog", linthresh=max(1e-12, float(np.min(np.abs(y[y != 0]))) if np.any(y != 0) else 1.0))
-    if len(s) and s[-1] > 0:
+        thin_symlog_ticks(ax.yaxis)
+    if len(s) and s[-1] > LINEAR_STEPS:
         ax.set_xscale("symlog", linthresh=10)
+    if len(s) and s[-1] > 0:
         ax.set_xlim(left=0)       # the autoscale margin would add a stretch of negative steps
     plain_log_labels(ax)
     ax.set_xlabel("step")

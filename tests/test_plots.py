@@ -138,3 +138,33 @@ def test_the_contour_grid_is_the_objective_at_every_point(tmp_path):
     expect = [[problem.value_grad(np.array([x, y]), g, problem.P, problem.X, problem.y) for x in xs] for y in ys]
     np.testing.assert_array_equal(Z, expect)
     np.testing.assert_allclose(Z, [[(1 - x) ** 2 + 100 * (y - x * x) ** 2 for x in xs] for y in ys], rtol=1e-14)
+
+
+def y_labels_overlap(fig) -> bool:
+    """Whether two shown major y tick labels of the first axes overlap on the drawn figure."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = sorted((t.get_window_extent(renderer) for t in fig.axes[0].get_yticklabels() if t.get_text()),
+                   key=lambda b: b.y0)
+    return any(b.y0 < a.y1 for a, b in zip(boxes, boxes[1:]))
+
+
+@pytest.mark.parametrize("loss", [
+    -np.geomspace(1e-12, 1e12, 300),            # 24 decades below zero: every decade was labelled
+    np.linspace(1e3, -1e3, 501),                # through zero: ±10⁰ sat on top of 0
+    np.concatenate([np.geomspace(1e-9, 1e9, 200), -np.geomspace(1e9, 1e-9, 200)]),
+])
+def test_symlog_loss_axes_keep_their_labels_apart(loss):
+    fig = plots.loss_curve(np.arange(loss.size), loss, "t")
+    assert fig.axes[0].get_yscale() == "symlog"
+    assert not y_labels_overlap(fig)
+    shown = [t for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert 3 <= len(shown) <= plots.MAX_SYMLOG_TICKS + 1
+
+
+def test_a_run_of_a_few_steps_gets_a_linear_step_axis():
+    fig = plots.loss_curve(np.arange(3), np.array([1.0, 5.0, np.inf]), "diverged at step 2")
+    assert fig.axes[0].get_xscale() == "linear" and fig.axes[0].get_xlim()[0] == 0
+    fig = plots.loss_curve(np.arange(500), np.geomspace(1, 1e-3, 500), "t")
+    assert fig.axes[0].get_xscale() == "symlog"
