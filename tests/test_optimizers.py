@@ -282,3 +282,21 @@ def test_to_kernel_packs_hyperparameters():
     assert hp[K.HP_EPS] == 1e-8 and hp[K.HP_WEIGHT_DECAY] == 0.0
     opt_id, hp = to_kernel(validated_optim({"name": "adamw"}))
     assert opt_id == K.ADAMW and (hp[K.HP_BETA1], hp[K.HP_BETA2], hp[K.HP_WEIGHT_DECAY]) == (0.9, 0.999, 0.01)
+
+
+def test_the_gradient_norm_is_exact_enough_and_fixed_in_order():
+    """kernels.descent._norm: eight interleaved partial sums from 16 entries on (fast, order fixed)."""
+    from numba import njit
+
+    from kernels.descent import _norm
+
+    norm = njit(lambda g: _norm(g))
+    rng = np.random.default_rng(3)
+    for n in (1, 3, 15, 16, 17, 26634):
+        g = rng.normal(size=n) * 10.0 ** rng.integers(-3, 3, size=n)
+        assert norm(g) == pytest.approx(float(np.sqrt(np.sum(g * g, dtype=np.longdouble))), rel=1e-14)
+        assert norm(g) == norm(g.copy())
+    g = np.array([3.0, 4.0] + [0.0] * 30)
+    assert norm(g) == 5.0
+    g[7] = np.nan
+    assert np.isnan(norm(g))
