@@ -71,6 +71,8 @@ def _plots_enabled(cfg: DictConfig) -> bool:
 def _draw_plots(result: Result, plot_dir: Path) -> List[Path]:
     import matplotlib
 
+    from runner.plots import save
+
     matplotlib.use("Agg", force=False)
     plot_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -81,7 +83,7 @@ def _draw_plots(result: Result, plot_dir: Path) -> List[Path]:
             result.tags[f"plot_error.{name}"] = f"{type(e).__name__}: {e}"[:500]
             continue
         path = plot_dir / name
-        fig.savefig(path, dpi=110)   # layout is constrained: no second, "tight" pass
+        save(fig, path)   # layout is fixed or constrained: no second, "tight" pass
         written.append(path)
     return written
 

@@ -139,6 +139,14 @@ def _plain_log_formatter():
     return LogFormatterSciNotation, PlainLogFormatter
 
 
+def save(fig, target, dpi: int = 110, **kwargs) -> None:
+    """Write ``fig`` (every figure calclab saves goes through here): the log and symlog tick
+    labels of all its axes as plain text first (:func:`plain_log_labels`)."""
+    for ax in fig.axes:
+        plain_log_labels(ax)
+    fig.savefig(target, dpi=dpi, **kwargs)
+
+
 def plain_log_labels(ax) -> None:
     """Both axes' log and symlog tick labels (major and minor) drawn as plain text."""
     mathtext, plain = _plain_log_formatter()
@@ -206,7 +214,6 @@ def loss_curve(steps: np.ndarray, loss: np.ndarray, title: str, ylabel: str = "l
         ax.set_xscale("symlog", linthresh=10)
     if len(s) and s[-1] > 0:
         ax.set_xlim(left=0)       # the autoscale margin would add a stretch of negative steps
-    plain_log_labels(ax)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     fit_title(ax, title)

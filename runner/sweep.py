@@ -126,6 +126,8 @@ class SweepCallback(Callback):
             from runner import sweep_workers
 
             self.warm = sweep_workers.prewarm(config, import_mlflow=self.helper is None)
+            if self.warm is not None:   # the jobs run elsewhere: this process draws only the summary
+                sweep_workers.draw_in_background()
         compiled = False
         try:
             _warm_up(config)
@@ -160,10 +162,6 @@ class SweepCallback(Callback):
     def _start_parent_run(self, parent_args, sweep_dir: Path) -> None:
         """The store, the experiment and the parent run exist (made by the helper, else here);
         write sweep.json for the jobs."""
-        if self.warm is not None:   # the jobs run elsewhere: this process draws only the summary
-            from runner import sweep_workers
-
-            sweep_workers.draw_in_background()
         self.parent = self.helper.reply() if self.helper is not None else self._tracking("start_parent", *parent_args)
         (sweep_dir / PARENT_FILE).write_text(json.dumps(self.parent))
         self.sweep_dir = sweep_dir
@@ -341,6 +339,8 @@ def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
     """final loss against each swept key (one point per job, failed jobs marked), and the loss
     curves of every job overlaid, coloured by the first swept key.  Fixed-margin figures
     (runner.plots): the margins fit the swept values' labels and the legend."""
+    from runner.plots import save
+
     done = [r for r in rows if isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
     if not done:
         return []
@@ -348,15 +348,15 @@ def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
     paths = []
     for key in swept:
         path = out_dir / f"final_loss_by_{key.replace('/', '_')}.png"
-        final_loss_plot(done, key).savefig(path, dpi=110)
+        save(final_loss_plot(done, key), path)
         paths.append(path)
     path = out_dir / "loss_curves.png"
-    loss_curves_plot(done, swept[0] if swept else None).savefig(path, dpi=110)
+    save(loss_curves_plot(done, swept[0] if swept else None), path)
     return paths + [path]
 
 
 def final_loss_plot(done, key: str):
-    from runner.plots import category_figure, category_ticks, fit_title, plain_log_labels
+    from runner.plots import category_figure, category_ticks, fit_title
 
     labels = [_override_value(r, key) for r in done]
     cats = sorted(set(labels), key=_numeric_first)
@@ -371,7 +371,6 @@ def final_loss_plot(done, key: str):
                    marker="x", color="red", label="diverged / failed")
     category_ticks(ax, cats)
     ax.set_yscale("log")
-    plain_log_labels(ax)
     ax.set(xlabel=key, ylabel="final loss")
     fit_title(ax, f"final loss by {key}")
     ax.legend(loc="best", fontsize=8)
@@ -383,7 +382,7 @@ def loss_curves_plot(done, group_key: Optional[str]):
     import numpy as np
     from matplotlib.lines import Line2D
 
-    from runner.plots import fit_title, legend_figure, legend_right, plain_log_labels
+    from runner.plots import fit_title, legend_figure, legend_right
 
     groups = sorted({_override_value(r, group_key) if group_key else "" for r in done}, key=_numeric_first)
     labels = [f"{group_key}={g}" if group_key else "jobs" for g in groups]
@@ -410,7 +409,6 @@ def loss_curves_plot(done, group_key: Optional[str]):
         if finished and np.isfinite(loss).all():
             span = (min(span[0], loss.min()), max(span[1], loss.max()))
     ax.set_yscale("log")
-    plain_log_labels(ax)
     if np.isfinite(span).all() and span[1] > 0:
         ax.set_ylim(max(span[0], 1e-300) / 3, span[1] * 3)
     ax.set(xlabel="step", ylabel="loss")

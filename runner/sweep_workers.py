@@ -153,7 +153,7 @@ def task_config(config: DictConfig) -> Optional[DictConfig]:
 
 def warm_up(barrier: str, n_workers: int, modules=WARM_MODULES, job: Optional[DictConfig] = None,
             kernels_timeout: float = KERNELS_TIMEOUT, sweep_dir: Optional[str] = None) -> Dict[str, Any]:
-    """In a worker: import ``modules`` and draw a small log-scale figure (fonts, mathtext);
+    """In a worker: import ``modules`` and draw a small log-scale figure (fonts, the labels);
     with ``job`` (the sweep's base config), once the parent has written :data:`KERNELS_READY`
     into ``barrier``, load the task's kernels and run it briefly (:func:`warm_task`).  Then
     wait until all ``n_workers`` warm-ups have started, so that each worker takes exactly
@@ -210,6 +210,7 @@ def warm_task(job: DictConfig) -> bool:
     import io
 
     from runner import app
+    from runner.plots import save
 
     try:
         task = app.load_task(job.get("task"))
@@ -225,7 +226,7 @@ def warm_task(job: DictConfig) -> bool:
             ctx = app.TaskContext(run_dir=Path(tmp), seed=int(job.seed), quiet=True)
             result = task.run(job, ctx)
         for _, draw in result.plots:
-            draw().savefig(io.BytesIO(), format="png", dpi=110)
+            save(draw(), io.BytesIO(), format="png")
     except Exception:
         pass
     return True
@@ -250,7 +251,7 @@ def after_job() -> None:
 
 def draw_in_background() -> None:
     """In the sweeping process, when its jobs run in workers: import matplotlib and draw once
-    (fonts, mathtext) in a daemon thread while it waits, so that the summary plots at the end
+    (fonts) in a daemon thread while it waits, so that the summary plots at the end
     (on one core, after the last job) do not pay for it (~0.4 s)."""
     threading.Thread(target=_draw_once, name="calclab-warm-plots", daemon=True).start()
 
@@ -260,12 +261,14 @@ def _draw_once() -> None:
 
     from matplotlib.figure import Figure
 
+    from runner.plots import save
+
     fig = Figure(figsize=(2, 2), layout="constrained")
     ax = fig.add_subplot()
     ax.plot([1, 10], [1e-3, 1.0])
     ax.set_yscale("log")
     ax.set(xlabel="step", ylabel="loss", title="warm-up")
-    fig.savefig(io.BytesIO(), format="png", dpi=30)
+    save(fig, io.BytesIO(), dpi=30, format="png")
 
 
 def _process_start_time() -> float:
