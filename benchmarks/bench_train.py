@@ -1,7 +1,7 @@
 """Training speed: SGD steps/s of calclab's backprop kernel (through the shared descent loop)
 against NumPy and, when installed, PyTorch and JAX, side by side in one process.
 
-    NUMBA_NUM_THREADS=1 python benchmarks/bench_train.py --threads 1
+    NUMBA_NUM_THREADS=1 python benchmarks/bench_train.py --threads 1 [--steps 1000] [--parts]
 
 (a) MLP 64-128-128-10, tanh, softmax cross-entropy, batch 256, plain SGD, in float64 and in
     float32 (calclab: model.precision=float32, float64 master weights);  (b) the tutorial's 1-1-1
@@ -187,10 +187,56 @@ def jax_scan_111(steps, lr):
     return go
 
 
+def parts_f32(X, y, repeat=200):
+    """(a) in float32, piece by piece on one batch of 256 (µs, best of 7 runs of ``repeat``
+    calls): calclab's objective alone (forward, loss, backward, the gradient written in float64),
+    NumPy's forward and backward, and the descent loop's gradient norm over the 26,634 weights."""
+    from numba import njit
+
+    from kernels import mlp as K
+    from kernels.descent import _norm
+
+    sizes = [64, 128, 128, 10]
+    P = np.array([3, 1.0, K.CCE, 0.0, 0.01, *sizes, K.TANH, K.TANH, K.SOFTMAX], dtype=float)
+    count = sum(sizes[i + 1] * sizes[i] + sizes[i + 1] for i in range(3))
+    rng = np.random.default_rng(0)
+    theta, g = rng.normal(scale=0.1, size=count), np.zeros(count)
+    Xb, yb = np.ascontiguousarray(X[:256]), np.ascontiguousarray(y[:256])
+    W1, W2, W3 = (rng.normal(scale=0.1, size=s).astype(np.float32) for s in ((64, 128), (128, 128), (128, 10)))
+    b1, b2, b3 = np.zeros(128, np.float32), np.zeros(128, np.float32), np.zeros(10, np.float32)
+    X32, Y = Xb.astype(np.float32), np.eye(10, dtype=np.float32)[yb.astype(int)]
+
+    def numpy_grad():
+        h1 = np.tanh(X32 @ W1 + b1)
+        h2 = np.tanh(h1 @ W2 + b2)
+        z = h2 @ W3 + b3
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        d3 = (p - Y) / 256
+        d2 = (d3 @ W3.T) * (1 - h2 * h2)
+        d1 = (d2 @ W2.T) * (1 - h1 * h1)
+        return h2.T @ d3, d3.sum(0), h1.T @ d2, d2.sum(0), X32.T @ d1, d1.sum(0)
+
+    @njit
+    def norms(v, n):          # n norms in one call: no dispatch cost in the figure
+        s = 0.0
+        for _ in range(n):
+            s += _norm(v)
+        return s
+
+    g[:] = rng.normal(size=count)
+    cases = {"calclab objective (mlp_value_grad_f32)": lambda: [K.mlp_value_grad_f32(theta, g, P, Xb, yb)
+                                                              for _ in range(repeat)],
+             "numpy forward + backward": lambda: [numpy_grad() for _ in range(repeat)],
+             "gradient norm, 26,634 weights (descent._norm)": lambda: norms(g, repeat)}
+    return {label: best_of(fn, 7) / repeat * 1e6 for label, fn in cases.items()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--parts", action="store_true", help="also time (a)'s float32 objective and norm alone")
     args = ap.parse_args()
     if args.threads:
         for v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -223,6 +269,10 @@ def main():
             rate = steps / best_of(go, 3)
             base = base or rate
             print(f"{label:>16}: {rate:10,.0f} steps/s   calclab/this = {base / rate:5.2f}x")
+    if args.parts:
+        print("# (a) float32, one batch of 256, alone")
+        for label, us in parts_f32(X, y).items():
+            print(f"  {label:48s} {us:8.1f} µs")
     n = 1_000_000
     print("# (b) the tutorial's 1-1-1 sigmoid network on its point, SGD lr=0.1, 1,000,000 steps")
     cases = [("calclab", calclab_case([1, 1, 1], [K.SIGMOID, K.SIGMOID], K.MSE, np.array([[0.5]]),

@@ -47,8 +47,8 @@ _SIG = types.UniTuple(_I64, 2)(
 @njit(cache=True, inline="always")
 def _norm(g):
     """||g||.  From 16 entries on, in eight interleaved partial sums added pairwise: one serial
-    chain of additions took ~24 µs for the 26,634 weights of a 64-128-128-10 network (4% of its
-    float32 step), eight take ~9.  The order is fixed, so the result does not depend on the
+    chain of additions took 21 µs for the 26,634 weights of a 64-128-128-10 network (4% of its
+    float32 step), eight take 8.5 (``benchmarks/bench_train.py --parts``).  The order is fixed, so the result does not depend on the
     machine or the thread count; below 16 entries it is the plain left-to-right sum."""
     n = g.size
     if n < 16:
