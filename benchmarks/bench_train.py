@@ -1,12 +1,14 @@
 """Training speed: SGD steps/s of calclab's backprop kernel (through the shared descent loop)
 against NumPy and, when installed, PyTorch and JAX, side by side in one process.
 
-    NUMBA_NUM_THREADS=1 python benchmarks/bench_train.py --threads 1 [--steps 1000] [--parts]
+    NUMBA_NUM_THREADS=1 python benchmarks/bench_train.py --threads 1 [--steps 1000] [--parts] [--latency]
 
 (a) MLP 64-128-128-10, tanh, softmax cross-entropy, batch 256, plain SGD, in float64 and in
     float32 (calclab: model.precision=float32, float64 master weights);  (b) the tutorial's 1-1-1
-    sigmoid network on its single point, against the same SGD hand-written for that one network
-    in numba and a jitted JAX lax.scan.
+    sigmoid network on its single point, full-batch GD: calclab as a run takes it (the width-1
+    loop of kernels/train_fast.py) and through the shared descent loop (as momentum, Adam or a
+    schedule would), against the same SGD hand-written for that one network in numba and a
+    jitted JAX lax.scan; --latency times the dependent operations a step is made of.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 from timing import best_of
 
 
-def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False):
+def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=False):
     from kernels import mlp as K
     from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
     from runner.problems import Problem
@@ -37,6 +39,8 @@ def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False):
 
     def go():
         r = Run(problem, opt_id, hp, sid, sp, lr, 0.0, batch if batch < X.shape[0] else 0, 0, knobs)
+        if generic:         # the shared descent loop, as momentum, Adam or a schedule would run it
+            r.fast = None
         r.step(steps)
     return go
 
@@ -134,8 +138,8 @@ W111 = (0.4, 0.1, 0.6, 0.2)      # the tutorial's 1-1-1 network: w1, b1, w2, b2;
 def hand_loop_111(steps, lr):
     """(b) reference: the 1-1-1 network's SGD written out for this one network in numba (two
     exps, the scalar chain rule, the loss of each step kept): what a kernel that knew nothing
-    but this network could do.  calclab runs the general MLP kernel through the shared descent
-    loop (optimizer and schedule dispatch, the trajectory of loss, gradient norm and lr)."""
+    but this network could do.  calclab's loop takes any width-1 network, activation and loss and
+    records the loss, gradient norm and lr of every step."""
     import math
 
     from numba import njit
@@ -232,11 +236,43 @@ def parts_f32(X, y, repeat=200):
     return {label: best_of(fn, 7) / repeat * 1e6 for label, fn in cases.items()}
 
 
+def latency_111(n=10_000_000):
+    """(b)'s floor: ns per operation in a chain of dependent ones (each needs the last one's
+    result, as every step of one SGD run needs the last step's weights), best of 5."""
+    import math
+
+    from numba import njit
+
+    @njit
+    def exp_chain(x, n):          # exp(-x): the sigmoid's exp (with its negation)
+        for _ in range(n):
+            x = math.exp(-x)
+        return x
+
+    @njit
+    def div_chain(x, n):          # 1 / (1 + e): the sigmoid's add and division
+        for _ in range(n):
+            x = 1.0 / (1.0 + x)
+        return x
+
+    @njit
+    def muladd_chain(x, n):       # b + w a: a layer's pre-activation
+        for _ in range(n):
+            x = 0.0001 + 0.999 * x
+        return x
+
+    out = {}
+    for label, fn in (("exp(-x)", exp_chain), ("1 / (1 + x)", div_chain), ("b + w x", muladd_chain)):
+        out[label] = best_of(lambda: fn(0.5, n), 5) / n * 1e9
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--parts", action="store_true", help="also time (a)'s float32 objective and norm alone")
+    ap.add_argument("--latency", action="store_true", help="also time (b)'s dependent exp, division and multiply-add")
     args = ap.parse_args()
     if args.threads:
         for v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -275,8 +311,9 @@ def main():
             print(f"  {label:48s} {us:8.1f} µs")
     n = 1_000_000
     print("# (b) the tutorial's 1-1-1 sigmoid network on its point, SGD lr=0.1, 1,000,000 steps")
-    cases = [("calclab", calclab_case([1, 1, 1], [K.SIGMOID, K.SIGMOID], K.MSE, np.array([[0.5]]),
-                                      np.array([0.8]), 1, n, 0.1)),
+    net = ([1, 1, 1], [K.SIGMOID, K.SIGMOID], K.MSE, np.array([[0.5]]), np.array([0.8]), 1, n, 0.1)
+    cases = [("calclab", calclab_case(*net)),
+             ("calclab-descend", calclab_case(*net, generic=True)),
              ("numba-hand-loop", hand_loop_111(n, 0.1))]
     if importlib.util.find_spec("jax"):
         cases.append(("jax-scan", jax_scan_111(n, 0.1)))
@@ -285,6 +322,13 @@ def main():
         rate = n / best_of(go, 3)
         base = base or rate
         print(f"{label:>16}: {rate:12,.0f} steps/s   calclab/this = {base / rate:5.2f}x")
+    if args.latency:
+        ns = latency_111()
+        print("# (b) one operation in a chain of dependent ones, ns")
+        for label, v in ns.items():
+            print(f"  {label:14s} {v:6.2f} ns")
+        floor = 2 * (ns["exp(-x)"] + ns["1 / (1 + x)"] + ns["b + w x"])
+        print(f"  two sigmoid layers' forward alone: {floor:.1f} ns a step, at most {1e3 / floor:.1f} million steps/s")
 
 
 if __name__ == "__main__":

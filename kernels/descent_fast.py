@@ -65,19 +65,14 @@ def _scalar_steps(P, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
     return RUNNING, t_end
 
 
-@njit(_SIG, cache=True)
-def gd_quadratic(P, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss_ref,
-                 traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g):
-    """Steps t0+1 .. t0+n_steps of GD on f = 1/2 x'Sx + b'x + c; returns (status, t) like descend."""
-    X = np.zeros((0, 0))
-    y = np.zeros(0)
-    t_end = min(t0 + n_steps, total_steps)
-    if theta.size == 1 and theta_every == 1:
-        _, t = _scalar_steps(P, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
-                                  traj_theta, traj_grad, traj_loss, traj_gnorm, traj_lr)
-        t0 = t      # t < t_end: row t needs a decision the general loop below makes
+@njit(cache=True, inline="always")
+def _gd_rows(value_grad, P, X, y, theta, lr, t0, t_end, total_steps, grad_tol, explode, loss_ref,
+             traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g):
+    """descend's loop for plain GD at a constant lr on the full data, with ``value_grad`` (a
+    jitted objective of the protocol) called directly: the rows a fast loop hands back and the
+    final row."""
     for t in range(t0 + 1, t_end + 1):
-        loss = quadratic_value_grad(theta, g, P, X, y)
+        loss = value_grad(theta, g, P, X, y)
         gnorm = _norm(g)
         stop = _stop(t - 1, theta, g, loss, gnorm, grad_tol, explode, loss_ref,
                      traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
@@ -97,7 +92,19 @@ def gd_quadratic(P, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss
             theta[i] = theta[i] + (-lr) * g[i]
     if t_end < total_steps:
         return RUNNING, t_end
-    loss = quadratic_value_grad(theta, g, P, X, y)
+    loss = value_grad(theta, g, P, X, y)
     return _final(total_steps, theta, g, loss, explode, loss_ref,
                   traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr), total_steps
 
+
+@njit(_SIG, cache=True)
+def gd_quadratic(P, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss_ref,
+                 traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g):
+    """Steps t0+1 .. t0+n_steps of GD on f = 1/2 x'Sx + b'x + c; returns (status, t) like descend."""
+    t_end = min(t0 + n_steps, total_steps)
+    if theta.size == 1 and theta_every == 1:
+        _, t = _scalar_steps(P, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
+                             traj_theta, traj_grad, traj_loss, traj_gnorm, traj_lr)
+        t0 = t      # t < t_end: row t needs a decision the general loop below makes
+    return _gd_rows(quadratic_value_grad, P, np.zeros((0, 0)), np.zeros(0), theta, lr, t0, t_end, total_steps,
+                    grad_tol, explode, loss_ref, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g)

@@ -194,11 +194,28 @@ def _activate(code, Z, alpha):
 
 
 @njit(cache=True, inline="always")
+def loss1(loss_code, z, a, t, out_act, alpha):
+    """(loss, dL/dz) of one row of a single-output network under any loss but CCE: z and a are
+    its output pre-activation and activation, t its target.  The arithmetic _row_delta does for
+    such rows, on scalars (the width-1 descent loop keeps them in registers)."""
+    if loss_code == MSE:
+        e = a - t
+        return e * e, 2.0 * e * _dact(out_act, z, a, alpha)
+    if loss_code == BCE:
+        return max(z, 0.0) + math.log1p(math.exp(-abs(z))) - t * z, a - t
+    if loss_code == HINGE:
+        slack = 1.0 - t * z
+        return (slack, -t) if slack > 0 else (0.0, 0.0)
+    mz = -t * z                                        # LOGISTIC
+    return max(mz, 0.0) + math.log1p(math.exp(-abs(mz))), -t * _act(SIGMOID, mz, alpha)
+
+
+@njit(cache=True, inline="always")
 def _row_delta(loss_code, n_out, z, a, y, i, out_act, alpha, delta):
     """Loss of one row (z[:n_out], a[:n_out]: its output pre-activations and activations,
     y[i...]: its target); dL/dz into delta[:n_out]."""
-    loss = 0.0
     if loss_code == MSE:
+        loss = 0.0
         s = 0.0
         for k in range(n_out):
             e = a[k] - y[i * n_out + k]
@@ -209,12 +226,8 @@ def _row_delta(loss_code, n_out, z, a, y, i, out_act, alpha, delta):
             for k in range(n_out):
                 delta[k] = a[k] * (2.0 * (a[k] - y[i * n_out + k]) - s)
         return loss
-    t = y[i]
-    if loss_code == BCE:
-        delta[0] = a[0] - t
-        loss = max(z[0], 0.0) + math.log1p(math.exp(-abs(z[0]))) - t * z[0]
-    elif loss_code == CCE:
-        c = int(t)
+    if loss_code == CCE:
+        c = int(y[i])
         mx = z[0]
         for k in range(n_out):
             mx = max(mx, z[k])
@@ -223,15 +236,8 @@ def _row_delta(loss_code, n_out, z, a, y, i, out_act, alpha, delta):
             s += math.exp(z[k] - mx)
             delta[k] = a[k]
         delta[c] -= 1.0
-        loss = mx + math.log(s) - z[c]
-    elif loss_code == HINGE:
-        slack = 1.0 - t * z[0]
-        delta[0] = -t if slack > 0 else 0.0
-        loss = slack if slack > 0 else 0.0
-    else:                                              # LOGISTIC
-        mz = -t * z[0]
-        delta[0] = -t * (1.0 / (1.0 + math.exp(-mz)) if mz >= 0 else math.exp(mz) / (1.0 + math.exp(mz)))
-        loss = max(mz, 0.0) + math.log1p(math.exp(-abs(mz)))
+        return mx + math.log(s) - z[c]
+    loss, delta[0] = loss1(loss_code, z[0], a[0], y[i], out_act, alpha)
     return loss
 
 

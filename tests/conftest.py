@@ -41,6 +41,16 @@ class NullProgress:
         pass
 
 
+def descent_outcome(run, chunks):
+    """Step a runner.tasks.optimize.Run in the given chunks; (last status, steps, theta, loss, grad
+    norm, lr, recorded iterates, recorded gradients): what fast and generic loops must agree on."""
+    statuses = [run.step(n) for n in chunks]
+    t = run.t
+    kept = t // run.theta_every + 1 if run.theta_every else 0
+    return (statuses[-1], t, run.theta.copy(), run.loss[:t + 1].copy(), run.grad_norm[:t + 1].copy(),
+            run.lr[:t + 1].copy(), run.traj_theta[:kept].copy(), run.traj_grad[:kept].copy())
+
+
 def task_context(tmp_path, seed=0, validated=None):
     return SimpleNamespace(run_dir=Path(tmp_path), seed=seed, quiet=True, validated=validated or {},
                            progress=lambda total, desc: NullProgress())

@@ -3,6 +3,7 @@ rows, same statuses, in one call or in chunks; bit-identical in several variable
 few units in the last place in one (where it folds the update into one multiply-add)."""
 import numpy as np
 import pytest
+from conftest import descent_outcome
 
 from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
 from runner.problems import PROBLEM_SCHEMAS, build_problem
@@ -15,17 +16,9 @@ def make_run(A, b, x0, lr, steps, grad_tol=0.0, every=1, fast=True):
     sched_id, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
     run = Run(problem, opt_id, hp, sched_id, sp, lr, 0.0, 0, 0,
               OptimizeKnobs(steps=steps, grad_tol=grad_tol, record_params=every))
-    assert run.fast
-    run.fast = fast
+    assert run.fast == "quadratic"
+    run.fast = "quadratic" if fast else None
     return run
-
-
-def outcome(run, chunks):
-    statuses = [run.step(n) for n in chunks]
-    t = run.t
-    kept = t // run.theta_every + 1
-    return (statuses[-1], t, run.theta.copy(), run.loss[:t + 1].copy(), run.grad_norm[:t + 1].copy(),
-            run.lr[:t + 1].copy(), run.traj_theta[:kept].copy(), run.traj_grad[:kept].copy())
 
 
 CASES = [
@@ -40,8 +33,8 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("chunks", [[10_000], [0, 37, 1, 200, 10_000]])
 def test_fast_path_matches_the_generic_loop(case, chunks):
-    a = outcome(make_run(*case, fast=True), chunks)
-    b = outcome(make_run(*case, fast=False), chunks)
+    a = descent_outcome(make_run(*case, fast=True), chunks)
+    b = descent_outcome(make_run(*case, fast=False), chunks)
     assert a[0] == b[0] and a[1] == b[1]
     for x, y in zip(a[2:], b[2:]):
         if len(case[2]) > 1:
@@ -52,6 +45,6 @@ def test_fast_path_matches_the_generic_loop(case, chunks):
 
 def test_fast_path_is_not_the_generic_loop_in_one_variable():
     """The folded update really runs (else the test above would compare a loop with itself)."""
-    a = outcome(make_run([[1.0]], [-4.0], [0.3], 0.1, 60, fast=True), [60])
-    b = outcome(make_run([[1.0]], [-4.0], [0.3], 0.1, 60, fast=False), [60])
+    a = descent_outcome(make_run([[1.0]], [-4.0], [0.3], 0.1, 60, fast=True), [60])
+    b = descent_outcome(make_run([[1.0]], [-4.0], [0.3], 0.1, 60, fast=False), [60])
     assert not np.array_equal(a[6], b[6])

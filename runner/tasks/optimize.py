@@ -106,9 +106,16 @@ class Run:
         self.perm = np.zeros(max(problem.n_data, 1), dtype=np.int64)
         self.loss_ref = self._evaluate(self.theta)[0]
         self.t = 0
-        # plain GD, constant lr, on a quadratic: a specialised loop with identical arithmetic
-        self.fast = (problem.name == "quadratic" and opt_id == optimizers.GD and sched_id == CONSTANT
-                     and not clip and not batch)
+        # plain GD at a constant lr on all the data, on a quadratic or a float64 MLP: a specialised
+        # loop (kernels/descent_fast.py, kernels/train_fast.py) with the generic loop's arithmetic
+        self.fast = None
+        if opt_id == optimizers.GD and sched_id == CONSTANT and not clip and not batch:
+            if problem.name == "quadratic":
+                self.fast = "quadratic"
+            elif problem.name == "mlp":
+                from kernels.mlp import mlp_value_grad
+
+                self.fast = "mlp" if problem.value_grad is mlp_value_grad else None
 
     def _evaluate(self, theta):
         g = np.zeros_like(theta)
@@ -119,22 +126,27 @@ class Run:
         p, k = self.problem, self.knobs
         opt_id, hp, sched_id, sp, lr, clip, batch, seed = self.args
         explode = k.divergence * max(1.0, abs(self.loss_ref)) if np.isfinite(self.loss_ref) else np.inf
-        if self.fast:
+        loss_ref = self.loss_ref if np.isfinite(self.loss_ref) else 0.0
+        trajectory = (self.traj_theta, self.traj_grad, self.theta_every, self.loss, self.grad_norm, self.lr, self.g)
+        if self.fast == "quadratic":
             from kernels.descent_fast import gd_quadratic
 
-            status, self.t = gd_quadratic(
-                p.P, self.theta, lr, self.t, n_steps, k.steps, k.grad_tol, explode,
-                self.loss_ref if np.isfinite(self.loss_ref) else 0.0,
-                self.traj_theta, self.traj_grad, self.theta_every, self.loss, self.grad_norm, self.lr, self.g)
+            status, self.t = gd_quadratic(p.P, self.theta, lr, self.t, n_steps, k.steps, k.grad_tol, explode,
+                                          loss_ref, *trajectory)
+            return status
+        if self.fast == "mlp":
+            from kernels.train_fast import gd_mlp
+
+            status, self.t = gd_mlp(p.P, p.X, p.y, self.theta, lr, self.t, n_steps, k.steps, k.grad_tol, explode,
+                                    loss_ref, *trajectory)
             return status
         status, self.t = descent.descend(
             p.value_grad, p.P, p.X, p.y,
             self.theta, self.state, self.sstate, opt_id, hp,
             sched_id, sp, self.sched_state, lr, clip,
             batch, seed,
-            self.t, n_steps, k.steps, k.grad_tol, explode, self.loss_ref if np.isfinite(self.loss_ref) else 0.0,
-            self.traj_theta, self.traj_grad, self.theta_every, self.loss, self.grad_norm, self.lr,
-            self.g, self.Xb, self.yb, self.perm)
+            self.t, n_steps, k.steps, k.grad_tol, explode, loss_ref,
+            *trajectory, self.Xb, self.yb, self.perm)
         return status
 
     def finish_interrupted(self):

@@ -109,6 +109,7 @@ GROUPS = {"model": {"mlp": MLP, "rnn": RNN, "cnn1d": CNN1D}, "data": DATA_SCHEMA
 def warmup() -> None:
     import kernels.mlp  # noqa: F401
     import kernels.rnn  # noqa: F401
+    import kernels.train_fast  # noqa: F401  (GD on width-1 networks)
 
 
 def run(cfg, ctx):
