@@ -6,8 +6,8 @@ against NumPy and, when installed, PyTorch and JAX, side by side in one process.
 (a) MLP 64-128-128-10, tanh, softmax cross-entropy, batch 256, plain SGD, in float64 and in
     float32 (calclab: model.precision=float32, float64 master weights);  (b) the tutorial's 1-1-1
     sigmoid network on its single point, full-batch GD: calclab as a run takes it (the width-1
-    loop of kernels/train_fast.py) and through the shared descent loop (as momentum, Adam or a
-    schedule would), against the same SGD hand-written for that one network in numba and a
+    loop of kernels/train_fast.py), through the shared descent loop (as momentum, Adam or a
+    schedule would) and the width-1 kernel alone on arrays already touched, against the same SGD hand-written for that one network in numba and a
     jitted JAX lax.scan; --latency times the dependent operations a step is made of.
 """
 from __future__ import annotations
@@ -166,6 +166,22 @@ def hand_loop_111(steps, lr):
     return go
 
 
+def kernel_111(steps, lr):
+    """(b) calclab's width-1 loop alone (kernels/train_fast.py: gd_mlp), on trajectory arrays
+    allocated and touched once outside the timing."""
+    from kernels import mlp as K
+    from kernels.train_fast import gd_mlp
+
+    P = np.array([2, 1.0, K.MSE, 0.0, 0.01, 1, 1, 1, K.SIGMOID, K.SIGMOID])
+    X, y = np.array([[0.5]]), np.array([0.8])
+    L, G, R = np.zeros(steps + 1), np.zeros(steps + 1), np.zeros(steps + 1)
+    none, g = np.zeros((0, 4)), np.zeros(4)
+
+    def go():
+        gd_mlp(P, X, y, np.array(W111), lr, 0, steps, steps, 0.0, 1e300, 0.0, none, none, 0, L, G, R, g)
+    return go
+
+
 def jax_scan_111(steps, lr):
     """(b) in JAX: jax.grad of the same loss, the steps in one jitted lax.scan."""
     import jax
@@ -314,6 +330,7 @@ def main():
     net = ([1, 1, 1], [K.SIGMOID, K.SIGMOID], K.MSE, np.array([[0.5]]), np.array([0.8]), 1, n, 0.1)
     cases = [("calclab", calclab_case(*net)),
              ("calclab-descend", calclab_case(*net, generic=True)),
+             ("calclab-kernel", kernel_111(n, 0.1)),
              ("numba-hand-loop", hand_loop_111(n, 0.1))]
     if importlib.util.find_spec("jax"):
         cases.append(("jax-scan", jax_scan_111(n, 0.1)))
