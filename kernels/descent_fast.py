@@ -16,9 +16,8 @@ loss and gradient norm recorded are those of the iterate recorded.
 import numpy as np
 from numba import njit, types
 
-# These are inlined here (inline="always"), and numba's on-disk cache of this module checks only
-# this file: a change to them in kernels/descent.py must come with a change to this file, or an
-# existing checkout keeps running the old code.  (Last: _norm's partial sums, 2026-11-23.)
+# Inlined here (inline="always"); the on-disk cache is checked against the whole package
+# (kernels/_cache.py), so a change to them in kernels/descent.py recompiles this module too.
 from kernels.descent import RUNNING, _final, _norm, _record, _stop
 from kernels.objectives import quadratic_value_grad
 from kernels.signatures import MAT, VEC

@@ -16,8 +16,8 @@ those pieces on this machine.
 """
 from numba import njit, types
 
-# Inlined here (inline="always"); numba's on-disk cache of this module checks only this file: a
-# change to them in kernels/mlp.py or kernels/descent*.py must come with a change to this file.
+# Inlined here (inline="always"); the on-disk cache is checked against the whole package
+# (kernels/_cache.py), so a change to them in kernels/mlp.py or kernels/descent*.py recompiles this.
 from kernels.descent import _norm, _record
 from kernels.descent_fast import _F64, _I64, _gd_rows
 from kernels.mlp import CCE, HEADER, SOFTMAX, _act, _dact, loss1, mlp_value_grad
