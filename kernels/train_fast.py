@@ -1,18 +1,18 @@
-"""Plain GD at a constant learning rate on a width-1 network (every layer one unit wide, as the
-tutorial's 1-1-1 network x -> sigmoid(w1 x + b1) -> sigmoid(w2 h + b2)), full batch.
+"""Plain GD at a constant learning rate on a float64 MLP, full batch: width-1 networks (every
+layer one unit wide, as the tutorial's 1-1-1 network x -> sigmoid(w1 x + b1) -> sigmoid(w2 h + b2))
+in a register loop, the others with ``mlp_value_grad`` called directly.
 
-Through the generic descent loop a step of that network costs ~110 ns, most of it not
+Through the generic descent loop a step of the 1-1-1 network costs 110-135 ns, most of it not
 arithmetic: the objective called through a function pointer, the network's shape read from P
 and walked layer by layer through arrays, the optimizer and schedule dispatch.  Here the layer
 loop carries the activation in a register, the loss is computed on scalars (``mlp.loss1``) and
-the parameters stay in stack scratch between steps.  Every number is computed as
+the parameters stay in stack scratch between steps (~55 ns a step).  Every number is computed as
 ``mlp_value_grad`` and ``descend`` compute it, in the same order: the trajectories are
 bit-identical (tests/test_train_fast.py).
 
 What is left is the chain of dependent operations one step is made of: per layer an ``exp``
-(~24 cycles measured in a dependency chain here) and a division (~11), then the backward pass
-and the update, all on the loop-carried path.  ``benchmarks/bench_train.py --latency`` measures
-those pieces on this machine.
+(9.7 ns in a chain of them here) and ``1 / (1 + e)`` (4.4 ns), then the backward pass and the
+update, all on the loop-carried path (``benchmarks/bench_train.py --latency``).
 """
 from numba import njit, types
 
@@ -25,7 +25,7 @@ from kernels.signatures import MAT, VEC
 from kernels.stack import stack_matrix
 
 MAX_CHAIN = 32                    # layers
-_CHAIN_SCRATCH = 4 * (MAX_CHAIN + 1) + 4 * MAX_CHAIN
+_CHAIN_SCRATCH = 4 * MAX_CHAIN    # float64s: room for 2 x d (d <= 2 MAX_CHAIN) and 2 x (L + 1)
 
 
 @njit(cache=True)

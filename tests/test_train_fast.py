@@ -58,6 +58,7 @@ WIDTH_ONE = [
     ([1, 1, 1], ["tanh", "identity"], "hinge", True, 4, 0.1, 300),
     ([1, 1, 1], ["sigmoid", "identity"], "logistic", False, 3, 0.2, 300),
     ([1] * 9, ["tanh"] * 8, "mse", True, 2, 0.1, 200),                       # 18 parameters: _norm's partial sums
+    ([1] * 33, ["tanh"] * 31 + ["identity"], "mse", True, 3, 0.05, 100),     # MAX_CHAIN layers: the most scratch
 ]
 
 
@@ -127,6 +128,7 @@ def test_width_one_loop_takes_the_steps_itself():
     for case in WIDTH_ONE:
         run = make_run(*case)
         p, tt = run.problem, run.traj_theta
-        k = _chain_steps(p.P, p.X, p.y, run.theta, case[5], 0, 150, 0.0, 1e300, run.loss_ref,
+        steps = case[-1]                              # the trajectory has room for this many rows
+        k = _chain_steps(p.P, p.X, p.y, run.theta, case[5], 0, steps, 0.0, 1e300, run.loss_ref,
                          tt, run.traj_grad, run.theta_every, run.loss, run.grad_norm, run.lr)
-        assert k == 150, case
+        assert k == steps, case
