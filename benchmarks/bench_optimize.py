@@ -60,10 +60,11 @@ def gd_calclab_kernel(steps: int):
     rows = steps + 1
     traj = (np.zeros((rows, 1)), np.zeros((rows, 1)), np.zeros(rows), np.zeros(rows), np.zeros(rows))
     tt, tg, L, G, R = traj
+    X, y = np.zeros((0, 0)), np.zeros(0)          # a quadratic has no data
 
     def go():
         theta, g = np.zeros(1), np.zeros(1)
-        status, t = gd_quadratic(P, theta, 0.1, 0, steps, steps, 0.0, 5e12, 5.0, tt, tg, 1, L, G, R, g)
+        status, t = gd_quadratic(P, X, y, theta, 0.1, 0, steps, steps, 0.0, 5e12, 5.0, tt, tg, 1, L, G, R, g)
         assert t == steps and np.isclose(theta[0], 2.0)
     return go
 

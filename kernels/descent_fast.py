@@ -13,7 +13,6 @@ would cap the loop at 260 million steps/s).  The same step, rounded differently:
 agree with the generic loop to a few units in the last place (tested), and the gradient,
 loss and gradient norm recorded are those of the iterate recorded.
 """
-import numpy as np
 from numba import njit, types
 
 # Inlined here (inline="always"); the on-disk cache is checked against the whole package
@@ -24,8 +23,10 @@ from kernels.signatures import MAT, VEC
 
 _I64 = types.int64
 _F64 = types.float64
-_SIG = types.UniTuple(_I64, 2)(
-    VEC, VEC, _F64,                        # P (quadratic layout), theta, lr
+# A problem's loop for full-batch GD at a constant lr (runner.problems.Problem.gd_loop): the
+# problem's P, X, y, then what descend takes for these steps; returns (status, t) like descend.
+GD_LOOP_SIG = types.UniTuple(_I64, 2)(
+    VEC, MAT, VEC, VEC, _F64,              # P, X, y, theta, lr
     _I64, _I64, _I64, _F64, _F64, _F64,    # t0, n_steps, total_steps, grad_tol, explode, loss_ref
     MAT, MAT, _I64, VEC, VEC, VEC,         # traj_theta, traj_grad, theta_every, traj_loss, traj_grad_norm, traj_lr
     VEC,                                   # scratch gradient
@@ -96,14 +97,15 @@ def _gd_rows(value_grad, P, X, y, theta, lr, t0, t_end, total_steps, grad_tol, e
                   traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr), total_steps
 
 
-@njit(_SIG, cache=True)
-def gd_quadratic(P, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss_ref,
+@njit(GD_LOOP_SIG, cache=True)
+def gd_quadratic(P, X, y, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss_ref,
                  traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g):
-    """Steps t0+1 .. t0+n_steps of GD on f = 1/2 x'Sx + b'x + c; returns (status, t) like descend."""
+    """Steps t0+1 .. t0+n_steps of GD on f = 1/2 x'Sx + b'x + c (no data: X and y are empty);
+    returns (status, t) like descend."""
     t_end = min(t0 + n_steps, total_steps)
     if theta.size == 1 and theta_every == 1:
         _, t = _scalar_steps(P, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
                              traj_theta, traj_grad, traj_loss, traj_gnorm, traj_lr)
         t0 = t      # t < t_end: row t needs a decision the general loop below makes
-    return _gd_rows(quadratic_value_grad, P, np.zeros((0, 0)), np.zeros(0), theta, lr, t0, t_end, total_steps,
+    return _gd_rows(quadratic_value_grad, P, X, y, theta, lr, t0, t_end, total_steps,
                     grad_tol, explode, loss_ref, traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g)

@@ -14,14 +14,13 @@ What is left is the chain of dependent operations one step is made of: per layer
 (9.7 ns in a chain of them here) and ``1 / (1 + e)`` (4.4 ns), then the backward pass and the
 update, all on the loop-carried path (``benchmarks/bench_train.py --latency``).
 """
-from numba import njit, types
+from numba import njit
 
 # Inlined here (inline="always"); the on-disk cache is checked against the whole package
 # (kernels/_cache.py), so a change to them in kernels/mlp.py or kernels/descent*.py recompiles this.
 from kernels.descent import _norm, _record
-from kernels.descent_fast import _F64, _I64, _gd_rows
+from kernels.descent_fast import GD_LOOP_SIG, _gd_rows
 from kernels.mlp import CCE, HEADER, SOFTMAX, _act, _dact, loss1, mlp_value_grad
-from kernels.signatures import MAT, VEC
 from kernels.stack import stack_matrix
 
 MAX_CHAIN = 32                    # layers
@@ -112,15 +111,7 @@ def _chain_steps(P, X, y, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
     return k
 
 
-_SIG_MLP = types.UniTuple(_I64, 2)(
-    VEC, MAT, VEC, VEC, _F64,              # P (mlp layout), X, y, theta, lr
-    _I64, _I64, _I64, _F64, _F64, _F64,    # t0, n_steps, total_steps, grad_tol, explode, loss_ref
-    MAT, MAT, _I64, VEC, VEC, VEC,         # traj_theta, traj_grad, theta_every, traj_loss, traj_grad_norm, traj_lr
-    VEC,                                   # scratch gradient
-)
-
-
-@njit(_SIG_MLP, cache=True)
+@njit(GD_LOOP_SIG, cache=True)
 def gd_mlp(P, X, y, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss_ref,
            traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g):
     """Steps t0+1 .. t0+n_steps of full-batch GD at a constant lr on an MLP (float64,

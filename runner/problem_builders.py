@@ -68,9 +68,12 @@ def quadratic(p) -> Problem:
         xs = -np.linalg.solve(S, b)
         minima = [(xs.tolist(), float(p.c + 0.5 * b @ xs))]
     P = np.concatenate([[d], S.ravel(), b, [p.c]])
+    from kernels.descent_fast import gd_quadratic
+
     return Problem("quadratic", _quadratic_label(A, b, p.c, names), d, start(p.x0, names, 0.0),
                    K.quadratic_value_grad, K.quadratic_hessian, P, param_names=names, minima=minima,
-                   meta={"convex": bool(eig.min() >= 0), "hessian_eigenvalues": eig.tolist()})
+                   meta={"convex": bool(eig.min() >= 0), "hessian_eigenvalues": eig.tolist()},
+                   gd_loop=gd_quadratic)
 
 
 def _quadratic_label(A, b, c, names) -> str:

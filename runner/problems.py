@@ -44,6 +44,8 @@ class Problem:
     compile_seconds: float = 0.0
     meta: dict = field(default_factory=dict)
     compiled: Any = None       # runner.expr.CompiledExpression for formula problems
+    gd_loop: Any = None        # a loop specialised for full-batch GD at a constant lr, or None
+                               # (kernels.descent_fast.GD_LOOP_SIG: gd_quadratic, train_fast.gd_mlp)
 
     def loss(self, theta) -> float:
         g = np.zeros(self.dim)

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from conftest import descent_outcome
 
+from kernels.descent_fast import gd_quadratic
+
 from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
 from runner.problems import PROBLEM_SCHEMAS, build_problem
 from runner.tasks.optimize import OptimizeKnobs, Run
@@ -16,8 +18,8 @@ def make_run(A, b, x0, lr, steps, grad_tol=0.0, every=1, fast=True):
     sched_id, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
     run = Run(problem, opt_id, hp, sched_id, sp, lr, 0.0, 0, 0,
               OptimizeKnobs(steps=steps, grad_tol=grad_tol, record_params=every))
-    assert run.fast == "quadratic"
-    run.fast = "quadratic" if fast else None
+    assert run.fast is gd_quadratic           # the quadratic problem brings its loop
+    run.fast = gd_quadratic if fast else None
     return run
 
 

@@ -8,6 +8,7 @@ import pytest
 from conftest import descent_outcome
 
 from kernels import mlp as K
+from kernels.train_fast import gd_mlp
 from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
 from runner.problems import Problem
 from runner.tasks.optimize import Run
@@ -30,13 +31,13 @@ def make_run(sizes, acts, loss, bias, n, lr, steps, *, l2=0.0, grad_tol=0.0, eve
     else:
         y = rng.uniform(size=n * sizes[-1])
     problem = Problem("mlp", "test", count, rng.normal(scale=0.8, size=count), K.mlp_value_grad, None, P, X, y,
-                      [], [], n)
+                      [], [], n, gd_loop=gd_mlp)
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=lr))
     sched_id, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
     run = Run(problem, opt_id, hp, sched_id, sp, lr, 0.0, 0, 0,
               TrainKnobs(steps=steps, grad_tol=grad_tol, batch_size=None, record_params=every))
-    assert run.fast == "mlp"
-    run.fast = "mlp" if fast else None
+    assert run.fast is gd_mlp
+    run.fast = gd_mlp if fast else None
     return run
 
 
@@ -105,16 +106,29 @@ def test_is_chain():
     assert not is_chain(P([1, 1], out=K.SOFTMAX, loss=K.CCE))
 
 
+def _seed_network(*overrides):
+    from conftest import compose
+
+    from runner.tasks import train
+    from runner.validate import validate_group
+
+    cfg = compose(["+experiment=seed/backprop_111", *overrides])
+    model = validate_group("model", cfg.model, train.GROUPS["model"])
+    data = train.load(validate_group("data", cfg.data, train.DATA_SCHEMAS), 0)
+    return train.network_problem(model, data, 0)[0]
+
+
 def test_the_tutorials_network_runs_the_width_one_loop():
-    """The seed experiment's network and optimizer qualify (else it would silently run the
-    generic loop): one step from the tutorial's weights gives its updated weights."""
-    P = np.array([2, 1.0, K.MSE, 0.0, 0.01, 1, 1, 1, K.SIGMOID, K.SIGMOID])
-    problem = Problem("mlp", "1-1-1", 4, np.array([0.4, 0.1, 0.6, 0.2]), K.mlp_value_grad, None, P,
-                      np.array([[0.5]]), np.array([0.8]), [], [], 1)
+    """The train task's float64 networks bring the loop, float32 ones do not (their objective is
+    another); the seed experiment's network and optimizer qualify (else it would silently run
+    the generic loop): one step from the tutorial's weights gives its updated weights."""
+    assert _seed_network("model.precision=float32").gd_loop is None
+    problem = _seed_network()
+    assert problem.gd_loop is gd_mlp
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=0.1))
     sched_id, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
     run = Run(problem, opt_id, hp, sched_id, sp, 0.1, 0.0, 0, 0, TrainKnobs(steps=1, batch_size=None))
-    assert run.fast == "mlp"
+    assert run.fast is gd_mlp
     run.step(1)
     np.testing.assert_allclose(run.theta, [0.4006, 0.1011, 0.6045, 0.2078], atol=6e-5)
     np.testing.assert_allclose(run.loss[0], 0.028, atol=5e-4)

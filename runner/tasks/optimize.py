@@ -106,16 +106,10 @@ class Run:
         self.perm = np.zeros(max(problem.n_data, 1), dtype=np.int64)
         self.loss_ref = self._evaluate(self.theta)[0]
         self.t = 0
-        # plain GD at a constant lr on all the data, on a quadratic or a float64 MLP: a specialised
-        # loop (kernels/descent_fast.py, kernels/train_fast.py) with the generic loop's arithmetic
-        self.fast = None
-        if opt_id == optimizers.GD and sched_id == CONSTANT and not clip and not batch:
-            if problem.name == "quadratic":
-                self.fast = "quadratic"
-            elif problem.name == "mlp":
-                from kernels.mlp import mlp_value_grad
-
-                self.fast = "mlp" if problem.value_grad is mlp_value_grad else None
+        # plain GD at a constant lr on all the data: the problem's specialised loop, if it has one
+        # (a quadratic, a float64 MLP), with the generic loop's arithmetic
+        plain_gd = opt_id == optimizers.GD and sched_id == CONSTANT and not clip and not batch
+        self.fast = problem.gd_loop if plain_gd else None
 
     def _evaluate(self, theta):
         g = np.zeros_like(theta)
@@ -128,17 +122,9 @@ class Run:
         explode = k.divergence * max(1.0, abs(self.loss_ref)) if np.isfinite(self.loss_ref) else np.inf
         loss_ref = self.loss_ref if np.isfinite(self.loss_ref) else 0.0
         trajectory = (self.traj_theta, self.traj_grad, self.theta_every, self.loss, self.grad_norm, self.lr, self.g)
-        if self.fast == "quadratic":
-            from kernels.descent_fast import gd_quadratic
-
-            status, self.t = gd_quadratic(p.P, self.theta, lr, self.t, n_steps, k.steps, k.grad_tol, explode,
-                                          loss_ref, *trajectory)
-            return status
-        if self.fast == "mlp":
-            from kernels.train_fast import gd_mlp
-
-            status, self.t = gd_mlp(p.P, p.X, p.y, self.theta, lr, self.t, n_steps, k.steps, k.grad_tol, explode,
-                                    loss_ref, *trajectory)
+        if self.fast is not None:
+            status, self.t = self.fast(p.P, p.X, p.y, self.theta, lr, self.t, n_steps, k.steps, k.grad_tol, explode,
+                                       loss_ref, *trajectory)
             return status
         status, self.t = descent.descend(
             p.value_grad, p.P, p.X, p.y,

@@ -206,9 +206,12 @@ def network_problem(model, data, seed):
         x0 = init_weights(sizes, model, seed)
     y = targets(data.y, model, n_out)
     names = [f"w{i + 1}" for i in range(count)] if count <= 3 else [f"theta{i}" for i in range(count)]
-    value_grad = K.mlp_value_grad_f32 if model.precision == "float32" else K.mlp_value_grad
+    from kernels.train_fast import gd_mlp
+
+    f32 = model.precision == "float32"
     problem = Problem("mlp", f"MLP {'-'.join(map(str, sizes))} ({model.activation}, {model.loss}, {model.precision})",
-                      count, x0, value_grad, K.mlp_hessian, P, data.X, y, names, [], data.X.shape[0])
+                      count, x0, K.mlp_value_grad_f32 if f32 else K.mlp_value_grad, K.mlp_hessian, P, data.X, y,
+                      names, [], data.X.shape[0], gd_loop=None if f32 else gd_mlp)
     return problem, sizes
 
 
