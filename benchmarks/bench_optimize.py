@@ -3,6 +3,7 @@ installed) PyTorch and JAX+optax on the same work.
 
     python benchmarks/bench_optimize.py              # default thread count
     python benchmarks/bench_optimize.py --threads 1  # one thread everywhere
+    python benchmarks/bench_optimize.py --threads 1 --only adam --stream   # + one pass over X alone
 
 Cases (the issue's targets in brackets):
   gd      1,000,000 GD steps on x^2 - 4x + 5 with the full trajectory recorded [>= 3e8 steps/s]
@@ -154,6 +155,41 @@ def adam_calclab(X, y, steps: int):
     return go
 
 
+def stream_parts(X, y, repeat: int) -> dict:
+    """Passes over X per second (one thread): calclab's loss and gradient alone, and two bare
+    reads of X that do no other work, a flat 1-D sum and a row-by-row X[i, j] sum: the memory
+    stream the Adam target has to fit in."""
+    import numpy as np
+    from numba import njit
+
+    from kernels.objectives import REASSOC, mse_value_grad
+    from runner.datasets import aligned
+
+    Xa, ya = aligned(X), aligned(y)
+    theta, g, P = np.zeros(X.shape[1] + 1), np.zeros(X.shape[1] + 1), np.array([0.0, 1.0, 0.0])
+
+    @njit(fastmath=REASSOC)
+    def sum_flat(v):
+        s = 0.0
+        for i in range(v.size):
+            s += v[i]
+        return s
+
+    @njit(fastmath=REASSOC)
+    def sum_rows(A):
+        s = 0.0
+        for i in range(A.shape[0]):
+            for j in range(A.shape[1]):
+                s += A[i, j]
+        return s
+
+    flat = Xa.reshape(-1)
+    cases = {"loss and gradient (objectives.mse_value_grad)": lambda: mse_value_grad(theta, g, P, Xa, ya),
+             "bare read: flat 1-D sum of X": lambda: sum_flat(flat),
+             "bare read: X[i, j] sum, row by row": lambda: sum_rows(Xa)}
+    return {label: 1.0 / best_of(fn, max(repeat, 20)) for label, fn in cases.items()}
+
+
 def adam_numpy(X, y, steps: int):
     import numpy as np
 
@@ -233,6 +269,7 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--d", type=int, default=32)
     ap.add_argument("--only", choices=["gd", "adam"], default=None)
+    ap.add_argument("--stream", action="store_true", help="also time one pass over X alone (gradient, bare reads)")
     args = ap.parse_args(argv)
     _set_threads(args.threads)
     if args.threads is not None and _available("torch"):
@@ -259,6 +296,10 @@ def main(argv=None) -> None:
         cases += [("torch", adam_torch)] if _available("torch") else []
         _report(f"adam linreg n={args.n} d={args.d} float64, {steps} steps", steps,
                 [(name, mk(X, y, steps)) for name, mk in cases], args.repeat)
+        if args.stream:
+            print("\n## one pass over X, passes/s")
+            for label, rate in stream_parts(X, y, args.repeat).items():
+                print(f"  {label:48s} {rate:8,.0f}")
 
 
 def _report(title, steps, cases, repeat, scale=None):
