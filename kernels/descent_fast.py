@@ -1,17 +1,20 @@
-"""A specialised descent loop for the most common teaching case: plain gradient descent with
-a constant learning rate on a quadratic (every worked example of the tutorial's GD section).
+"""Specialised descent loops for plain gradient descent at a constant learning rate on all the
+data: the signature every such loop has (GD_LOOP_SIG, what ``Problem.gd_loop`` holds), the
+general loop they share (``_gd_rows``), and the loop for a quadratic (every worked example of
+the tutorial's GD section); kernels/train_fast.py has the one for networks.
 
-It takes the same state and trajectory arrays as :func:`kernels.descent.descend` and records
-the same rows; what it drops is the per-step indirection of the generic loop: the objective is
-called directly (and inlined by LLVM), there is no optimizer or schedule dispatch and no
+They take the same state and trajectory arrays as :func:`kernels.descent.descend` and record
+the same rows; what they drop is the per-step indirection of the generic loop: the objective
+is called directly (and inlined by LLVM), there is no optimizer or schedule dispatch and no
 mini-batching.
 
 For one variable the update x - lr (S x + b) is computed as a x + c with a = 1 - lr S and
-c = -lr b: one multiply-add on the loop-carried path instead of a multiply, an add and a
-multiply-add (about 4 cycles per step instead of 10; at this machine's 2.6 GHz, 10 cycles
-would cap the loop at 260 million steps/s).  The same step, rounded differently: iterates
-agree with the generic loop to a few units in the last place (tested), and the gradient,
-loss and gradient norm recorded are those of the iterate recorded.
+c = -lr b: one multiply and one add on the loop-carried path instead of a multiply, an add and
+a multiply-add (a multiply and add chained on themselves take 1.63 ns here,
+``benchmarks/bench_train.py --latency``: the unfolded step could not pass 3e8 steps/s).  The
+same step, rounded differently: iterates agree with the generic loop to a few units in the
+last place (tested), and the gradient, loss and gradient norm recorded are those of the
+iterate recorded.
 """
 from numba import njit, types
 
