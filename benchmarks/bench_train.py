@@ -23,6 +23,7 @@ from timing import best_of
 
 def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=False):
     from kernels import mlp as K
+    from kernels.train_fast import gd_mlp
     from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
     from runner.problems import Problem
     from runner.tasks.optimize import Run
@@ -32,15 +33,20 @@ def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=F
     count = sum(sizes[i + 1] * sizes[i] + sizes[i + 1] for i in range(len(sizes) - 1))
     x0 = np.random.default_rng(0).normal(scale=0.1, size=count)
     vg = K.mlp_value_grad_f32 if f32 else K.mlp_value_grad
-    problem = Problem("mlp", "bench", count, x0, vg, None, P, X, y, [], [], X.shape[0])
+    problem = Problem("mlp", "bench", count, x0, vg, None, P, X, y, [], [], X.shape[0],
+                      gd_loop=None if f32 else gd_mlp)           # as runner.tasks.train.network_problem
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=lr))
     sid, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
     knobs = TrainKnobs(steps=steps, batch_size=batch, record_params=0)
 
+    full = batch >= X.shape[0]
+
     def go():
-        r = Run(problem, opt_id, hp, sid, sp, lr, 0.0, batch if batch < X.shape[0] else 0, 0, knobs)
+        r = Run(problem, opt_id, hp, sid, sp, lr, 0.0, 0 if full else batch, 0, knobs)
         if generic:         # the shared descent loop, as momentum, Adam or a schedule would run it
             r.fast = None
+        elif full and not f32:
+            assert r.fast is gd_mlp     # full-batch float64 GD: the loop a run takes
         r.step(steps)
     return go
 
