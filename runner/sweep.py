@@ -14,8 +14,9 @@ jobs, whatever the launcher:
   (:mod:`runner.sweep_workers`); and it loads every numba kernel the task needs before any
   worker does (concurrent first compiles into numba's cache can crash).
 * ``on_multirun_end``: stops the joblib workers; reads every job's ``result.json``, prints
-  the summary table, writes ``summary.csv`` and comparison plots, has them (and the best
-  job) logged to the parent run and ends it (KILLED after a Ctrl-C: :mod:`runner.interrupt`,
+  the summary table, writes ``summary.csv`` and comparison plots, waits for the helper to
+  complete the jobs' child runs (it writes them while the next jobs run), has the summary
+  (and the best job) logged to the parent run and ends it (KILLED after a Ctrl-C: :mod:`runner.interrupt`,
   exit 130).  If the sweep dies before that, an ``atexit`` hook ends the parent as KILLED.
 
 Jobs find the parent through :func:`parent_of` and become its child runs.
@@ -125,7 +126,8 @@ class SweepCallback(Callback):
         if OmegaConf.select(config, "sweep.prewarm_workers", default=True):
             from runner import sweep_workers
 
-            self.warm = sweep_workers.prewarm(config, import_mlflow=self.helper is None)
+            # the workers log to MLflow themselves only if the sweep is tracked and no helper does it
+            self.warm = sweep_workers.prewarm(config, import_mlflow=tracked and self.helper is None)
             if self.warm is not None:   # the jobs run elsewhere: this process draws only the summary
                 sweep_workers.draw_in_background()
         compiled = False
@@ -194,6 +196,7 @@ class SweepCallback(Callback):
             print_table(table)
         plots = summary_plots(rows, swept, sweep_dir / "summary_plots")
         stopped = interrupt.interrupted(sweep_dir)
+        self._wait_for_runs()
         if self.parent is not None:
             self._finish_parent_run(rows, csv_path, plots, sweep_dir, "KILLED" if stopped else "FINISHED")
         self._close_helper()
@@ -224,6 +227,18 @@ class SweepCallback(Callback):
         # FINISHED: the sweep ran to its end (KILLED: Ctrl-C); how its jobs ended is in jobs_* and the table
         self._tracking("finish_parent", self.parent, metrics, tags, params, [str(p) for p in artifacts], status)
         self.parent = None
+
+    def _wait_for_runs(self) -> None:
+        """The helper completes the jobs' child runs after the jobs have moved on: wait for the
+        last of them, and say which (if any) could not be completed (they ended FAILED)."""
+        if self.helper is None or self.parent is None:
+            return
+        try:
+            lines = self.helper.wait_for_runs()
+        except Exception as e:     # the helper is gone: the summary below says the same
+            lines = [f"the sweep's tracking helper failed ({type(e).__name__}: {e})"]
+        for line in lines:
+            print(f"calclab: error: {line}", file=sys.stderr, flush=True)
 
     def _close_helper(self) -> None:
         helper, self.helper = self.helper, None

@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -236,13 +236,13 @@ def import_store_modules() -> None:
 def open_store(uri: str, artifact_root: Optional[str], experiment: str):
     """(client, experiment id, uri): the store opened (its schema created on first use) and
     the experiment found or created.  No run is created."""
-    with _store_lock(uri):
+    with store_lock(uri):
         client = client_for(uri)
         return client, experiment_id(client, experiment, artifact_root), uri
 
 
 @contextmanager
-def _store_lock(uri: str):
+def store_lock(uri: str):
     """Parallel jobs on one SQLite file take turns (an exclusive lock on ``<db>.lock``), so no
     job fails on 'database is locked' and no point is lost; servers handle their own writes."""
     if not uri.startswith("sqlite:///"):
@@ -274,39 +274,55 @@ def record_run(client, exp_id: str, uri: str, tcfg, cfg, result: Result, files: 
                started: float, finished: float, parent: Optional[Dict[str, str]] = None) -> str:
     """Create the run, log params, metrics (downsampled above ``max_points``) and artifacts,
     and terminate it with the result's status; returns the run id."""
-    with _store_lock(uri):
-        return _record(client, exp_id, tcfg, cfg, result, files, overrides, started, finished, parent)
+    with store_lock(uri):
+        run_id = create_run(client, exp_id, tcfg, cfg, result, overrides, started, parent)
+        fill_run(client, run_id, tcfg, cfg, result, files, finished)
+    return run_id
 
 
-def _record(client, exp_id, tcfg, cfg, result, files, overrides, started, finished, parent) -> str:
-    from mlflow.entities import Metric, Param
-    from omegaconf import OmegaConf
-
+def create_run(client, exp_id: str, tcfg, cfg, result: Result, overrides: Sequence[str], started: float,
+               parent: Optional[Dict[str, str]] = None) -> str:
+    """The run, created RUNNING with its tags and name; :func:`fill_run` completes it."""
     tags = run_tags(cfg, result, overrides)
     if parent:
         tags["mlflow.parentRunId"] = parent["parent_run_id"]
     run = client.create_run(exp_id, start_time=int(started * 1000), tags=tags,
                             run_name=tcfg.run_name or default_run_name(cfg, overrides))
-    run_id = run.info.run_id
+    return run.info.run_id
+
+
+def fill_run(client, run_id: str, tcfg, cfg, result: Result, files: Sequence, finished: float,
+             turn=nullcontext) -> None:
+    """Log a created run's params, metrics and artifacts and terminate it with the result's
+    status (FAILED if a write raised; the error propagates).  Each write is one short store
+    transaction (a params batch, at most 1000 metric points, an artifact), made inside
+    ``turn()``: a sweep's helper passes its turns there, so that a job waiting for
+    :func:`create_run` waits for one write at most (runner.tracking_worker)."""
+    from mlflow.entities import Metric, Param
+    from omegaconf import OmegaConf
+
     status = "FAILED"
     try:
         params = flatten(OmegaConf.to_container(cfg, resolve=True))
-        for batch in _chunks([Param(k, v) for k, v in params.items()], MAX_BATCH_PARAMS):
-            client.log_batch(run_id, params=batch)
+        writes = [functools.partial(client.log_batch, run_id, params=batch)
+                  for batch in _chunks([Param(k, v) for k, v in params.items()], MAX_BATCH_PARAMS)]
         stamp = int(finished * 1000)
         metrics = []
         for name, series in result.metrics.items():
             steps, values = downsample(series.steps, series.values, tcfg.max_points)
             metrics += [Metric(name, float(v), stamp, int(s)) for s, v in zip(steps, values)]
-        for batch in _chunks(metrics, MAX_BATCH_METRICS):
-            client.log_batch(run_id, metrics=batch)
+        writes += [functools.partial(client.log_batch, run_id, metrics=batch)
+                   for batch in _chunks(metrics, MAX_BATCH_METRICS)]
         for path in map(Path, files):
             sub = path.parent.name if path.parent.name == "plots" else None
-            client.log_artifact(run_id, str(path), artifact_path=sub)
+            writes.append(functools.partial(client.log_artifact, run_id, str(path), artifact_path=sub))
+        for write in writes:
+            with turn():
+                write()
         status = MLFLOW_STATUS[result.status]
     finally:
-        client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
-    return run_id
+        with turn():
+            client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
 
 
 # ---- a sweep's parent run (runner.sweep; from the helper of runner.tracking_worker) ----------
@@ -316,7 +332,7 @@ def start_parent(uri: str, artifact_root: Optional[str], experiment: str, name: 
     """Open the store (creating its schema), get or create the experiment and create a
     sweep's parent run: {tracking_uri, experiment_id, parent_run_id} for its jobs."""
     client, exp_id, uri = open_store(uri, artifact_root, experiment)
-    with _store_lock(uri):
+    with store_lock(uri):
         run_id = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
         for key, value in params.items():
             client.log_param(run_id, key, value)
@@ -329,7 +345,7 @@ def finish_parent(parent: Dict[str, str], metrics: Dict[str, float], tags: Dict[
     from mlflow.entities import Metric, Param, RunTag
 
     client, run_id, stamp = client_for(parent["tracking_uri"]), parent["parent_run_id"], int(time.time() * 1000)
-    with _store_lock(parent["tracking_uri"]):
+    with store_lock(parent["tracking_uri"]):
         client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
                          params=[Param(k, str(v)) for k, v in params.items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
@@ -342,7 +358,7 @@ def abandon_parent(parent: Dict[str, str], jobs_ran: bool) -> None:
     """A sweep that stopped before its end: its parent run ends KILLED, or is deleted if no job
     ran (it never meant anything)."""
     client = client_for(parent["tracking_uri"])
-    with _store_lock(parent["tracking_uri"]):
+    with store_lock(parent["tracking_uri"]):
         if jobs_ran:
             client.set_terminated(parent["parent_run_id"], "KILLED")
         else:

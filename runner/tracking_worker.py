@@ -14,11 +14,16 @@ the sweep (:mod:`runner.sweep`) has it create the store, the experiment and the 
 while the kernels load (:meth:`TrackingWorker.start_sweep`), then record the jobs' child runs,
 which the jobs send it through a local socket (:func:`log_through`: the basic launcher's
 in-process jobs and the joblib workers alike, so none of them imports MLflow, ~2 s of CPU
-each), and at the end log the summary and end the parent run.  A job that cannot reach it
-(a Ray worker on another machine, a helper that is gone) logs in-process as before.
+each), and at the end log the summary and end the parent run.  A job waits only for its
+child run to be created (:class:`_Recorder`): the helper writes its params, metrics and
+artifacts while the next job runs, and the parent run is ended only once every child run is
+complete.  A job that cannot reach it (a Ray worker on another machine, a helper that is
+gone) logs in-process as before.
 
 Nothing changes for the user: no MLflow run exists until the task has finished, the run is
-always terminated, a bad config never reaches the helper, and errors come back as one line.
+always terminated (a sweep's helper completes the runs its jobs sent before it exits, even
+if the sweeping process died), a bad config never reaches the helper, and errors come back
+as one line.
 The helper ignores Ctrl-C (the parent turns an interrupt into a KILLED result and sends it);
 if the parent dies, the helper sees the pipe close and exits without creating a run.  It is
 used only where forking is safe: Linux, and a process that has not yet imported MLflow (so
@@ -30,9 +35,11 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
+from contextlib import contextmanager
 from typing import Optional
 
-OPEN, LOG, CALL, SWEEP, ABORT = "open", "log", "call", "sweep", "abort"
+OPEN, LOG, CALL, SWEEP, WAIT, ABORT = "open", "log", "call", "sweep", "wait", "abort"
 MULTIRUN = {"-m", "--multirun"}
 NOT_A_RUN = {"-h", "--help", "--hydra-help", "-c", "--shell-completion", "--version", "-i"}
 
@@ -43,8 +50,11 @@ def can_fork() -> bool:
 
 def _serve(conn, parent_end) -> None:
     """The helper: import MLflow, then serve the parent's messages until it closes the pipe:
-    OPEN the store (no answer), LOG the run into it (answered, then done), or CALL a function
-    of :mod:`runner.tracking` by name (a sweep's parent run; each answered)."""
+    OPEN the store (no answer), LOG the run into it (answered, then done), CALL a function of
+    :mod:`runner.tracking` by name (a sweep's parent run; each answered), SWEEP (create a
+    sweep's parent run and record its jobs' runs) or WAIT (for those runs to be complete;
+    answered with the ones that failed).  Before a CALL and before it exits, it waits for the
+    sweep's runs to be complete."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent_end.close()      # the fork copied it: keep it open and a dead parent's EOF never comes
     try:
@@ -61,42 +71,40 @@ def _serve(conn, parent_end) -> None:
                 conn.send(("ok", run_id) if error is None else ("error", error))
                 return
             elif msg[0] == CALL:
+                _wait_for_runs()
                 value, failed = _attempt(imported, getattr(tracking, msg[1]), *msg[2:])
                 conn.send(("ok", value) if failed is None else ("error", failed))
             elif msg[0] == SWEEP:
                 value, failed = _attempt(imported, _start_sweep, *msg[1:])
                 conn.send(("ok", value) if failed is None else ("error", failed))
+            elif msg[0] == WAIT:
+                conn.send(("ok", _wait_for_runs()))
             else:
                 return
     except (EOFError, OSError):      # the parent went away: create nothing, say nothing
         return
+    finally:
+        _wait_for_runs()             # the runs its jobs sent are completed, whatever happened
+
+
+def _wait_for_runs() -> list:
+    return [] if _recorder is None else _recorder.wait()
 
 
 def _start_sweep(*parent_args):
     """In the helper: create the sweep's parent run (runner.tracking.start_parent), then record
-    the child runs its jobs send (:func:`log_through`) through a local socket, one at a time, in
-    threads beside the parent's pipe.  Returns the parent record with the socket's address and
-    key, for the jobs."""
-    import threading
+    the child runs its jobs send (:func:`log_through`) through a local socket, in threads beside
+    the parent's pipe (:class:`_Recorder`).  Returns the parent record with the socket's address
+    and key, for the jobs."""
+    global _recorder
     from multiprocessing.connection import Listener
 
     from runner import tracking
 
     parent = tracking.start_parent(*parent_args)
-    client, key = tracking.client_for(parent["tracking_uri"]), os.urandom(16)
+    key = os.urandom(16)
     listener = Listener(family="AF_UNIX", authkey=key)    # in a temporary directory of this process
-    one_at_a_time = threading.Lock()
-
-    def record(job):
-        with job:
-            try:
-                args = job.recv()
-                with one_at_a_time:
-                    run_id, error = _attempt(None, tracking.record_run, client, parent["experiment_id"],
-                                             parent["tracking_uri"], *args)
-                job.send(("ok", run_id) if error is None else ("error", error))
-            except (EOFError, OSError):
-                pass
+    _recorder = _Recorder(parent, tracking.client_for(parent["tracking_uri"]))
 
     def accept():
         while True:
@@ -106,10 +114,90 @@ def _start_sweep(*parent_args):
                 return
             except Exception:        # a client that failed the handshake
                 continue
-            threading.Thread(target=record, args=(job,), daemon=True).start()
+            threading.Thread(target=_recorder.record, args=(job,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     return {**parent, "log_address": listener.address, "log_key": key.hex()}
+
+
+MAX_BEHIND = 2      # a sweep's runs created and not yet complete; the next job waits for one to end
+
+
+class _Recorder:
+    """A sweep's child runs, recorded in the helper.  A job waits only for its run to be created
+    (its id goes into the job's result.json); the params, metrics and artifacts are written
+    after the job has moved on, while the next job computes.  Store writes take turns (one at
+    a time, under the store's file lock), and a job waiting for its run goes before the writes
+    nobody waits for, so it waits for one short write at most.  At most :data:`MAX_BEHIND` runs
+    are incomplete at a time (a job past that waits: the results queued here stay small).
+    :meth:`wait` ends the queue before a sweep's parent run is ended, and the helper waits for
+    it before it exits, so no child run is left RUNNING."""
+
+    def __init__(self, parent, client):
+        self.parent, self.client = parent, client
+        self.cond = threading.Condition()
+        self.busy = False       # a store write under way
+        self.waiting = 0        # jobs waiting to create their run
+        self.behind = 0         # runs created (or about to be) and not yet complete
+        self.errors = []        # runs that could not be completed, one line each
+
+    @contextmanager
+    def _turn(self, job_waits: bool):
+        from runner import tracking
+
+        with self.cond:
+            self.waiting += job_waits
+            self.cond.wait_for(lambda: not self.busy and (job_waits or not self.waiting))
+            self.waiting -= job_waits
+            self.busy = True
+        try:
+            with tracking.store_lock(self.parent["tracking_uri"]):
+                yield
+        finally:
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
+
+    def record(self, job) -> None:
+        """One job's connection: create its run and answer with the run id, then complete it."""
+        from runner import tracking
+
+        with job:
+            try:
+                tcfg, cfg, result, files, overrides, started, finished, _ = job.recv()
+            except (EOFError, OSError):
+                return
+            with self.cond:
+                self.cond.wait_for(lambda: self.behind < MAX_BEHIND)
+                self.behind += 1
+            try:
+                with self._turn(job_waits=True):
+                    run_id, error = _attempt(None, tracking.create_run, self.client, self.parent["experiment_id"],
+                                             tcfg, cfg, result, overrides, started, self.parent)
+                try:
+                    job.send(("ok", run_id) if error is None else ("error", error))
+                except OSError:      # the job is gone: its run is still completed
+                    pass
+                if error is None:
+                    _, failed = _attempt(None, tracking.fill_run, self.client, run_id, tcfg, cfg, result, files,
+                                         finished, lambda: self._turn(job_waits=False))
+                    if failed is not None:
+                        self.errors.append(f"MLflow run {run_id} ({' '.join(overrides) or 'defaults'}) ended FAILED: "
+                                           f"{type(failed).__name__}: {failed}")
+            finally:
+                with self.cond:
+                    self.behind -= 1
+                    self.cond.notify_all()
+
+    def wait(self) -> list:
+        """Once every run sent so far is complete: the lines of those that could not be."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.behind == 0)
+            errors, self.errors = self.errors, []
+        return errors
+
+
+_recorder: Optional[_Recorder] = None
 
 
 def log_through(parent, tcfg, cfg, result, files, overrides, started, finished) -> Optional[str]:
@@ -125,14 +213,25 @@ def log_through(parent, tcfg, cfg, result, files, overrides, started, finished) 
         return None
     with conn:
         try:
-            conn.send((tcfg, cfg, dataclasses.replace(result, plots=[]), [os.path.abspath(f) for f in files], list(overrides),
-                       started, finished, parent))
+            conn.send((tcfg, cfg, _sendable(result, tcfg.max_points), [os.path.abspath(f) for f in files],
+                       list(overrides), started, finished, parent))
             status, value = conn.recv()
         except (EOFError, OSError):
             raise RuntimeError("the sweep's tracking helper went away while recording the run") from None
     if status != "ok":
         raise value
     return value
+
+
+def _sendable(result, max_points: int):
+    """``result`` as a job sends it to the helper: no plots (closures do not pickle) and each
+    metric series already downsampled as MLflow will get it (runner.tracking.downsample: the
+    same points, computed in the job, and a small message however long the run)."""
+    from runner.result import Series
+    from runner.tracking import downsample
+
+    metrics = {name: Series(*downsample(s.steps, s.values, max_points)) for name, s in result.metrics.items()}
+    return dataclasses.replace(result, plots=[], metrics=metrics)
 
 
 def _attempt(error, step, *args):
@@ -239,6 +338,12 @@ class TrackingWorker:
         (:func:`_start_sweep`); :meth:`reply` gives the parent record."""
         self._conn.send((SWEEP, *parent_args))
         self._opened = True
+
+    def wait_for_runs(self) -> list:
+        """Wait until the sweep's child runs sent so far are complete in MLflow (the helper
+        writes them after their jobs have moved on); one line for each that could not be."""
+        self._conn.send((WAIT,))
+        return self.reply()
 
     def call(self, function: str, *args):
         self.request(function, *args)

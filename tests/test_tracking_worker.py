@@ -229,6 +229,7 @@ def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_i
     parent = worker.reply()
     assert parent["log_address"] and len(bytes.fromhex(parent["log_key"])) == 16
     run_ids = [log_through(parent, tcfg, cfg, _result(), [artifact], [f"seed={i}"], 1.0e9, 1.0e9 + 2) for i in range(3)]
+    assert worker.wait_for_runs() == []
     client, runs = _runs(uri)
     kids = {r.info.run_id: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent["parent_run_id"]}
     assert set(kids) == set(run_ids) and len(set(run_ids)) == 3
@@ -245,3 +246,110 @@ def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_i
     # and tracking.log_run then records it in-process, still as a child of the sweep
     run_id = tracking.log_run(tcfg, cfg, _result(), [artifact], ["seed=9"], 1.0e9, 1.0e9 + 2, parent)
     assert MlflowClient(uri).get_run(run_id).data.tags["mlflow.parentRunId"] == parent["parent_run_id"]
+
+
+@pytest.fixture
+def max_behind_1(monkeypatch):
+    from runner import tracking_worker
+
+    monkeypatch.setattr(tracking_worker, "MAX_BEHIND", 1)
+
+
+@pytest.fixture
+def gate(monkeypatch, tmp_path):
+    """Make the helper forked next hold every child run's params, metrics and artifacts until
+    the returned file exists (at most 60 s); the fork copies the patched module."""
+    gate = tmp_path / "gate"
+    real = tracking.fill_run
+
+    def gated(*args, **kw):
+        deadline = time.time() + 60
+        while not gate.exists() and time.time() < deadline:
+            time.sleep(0.01)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tracking, "fill_run", gated)
+    return gate
+
+
+@pytest.fixture
+def sweep_helper(tmp_path):
+    """A forked helper that made a sweep's parent run: (worker, parent, uri, cfg, tcfg,
+    artifact).  Stopped after the test however it ended (pytest would wait for it at exit)."""
+    uri, art, name, cfg, tcfg, artifact = _logging_inputs(tmp_path)
+    worker = TrackingWorker.start(force=True)
+    try:
+        worker.start_sweep(uri, art, name, "sweep", {"calclab.sweep": "parent"}, {})
+        yield worker, worker.reply(), uri, cfg, tcfg, artifact
+    finally:
+        worker.close()
+        worker._process.join(60)
+        if worker._process.is_alive():
+            worker._process.kill()
+
+
+def test_a_sweep_job_waits_for_its_run_to_be_created_not_completed(gate, sweep_helper):
+    from runner.tracking_worker import log_through
+
+    worker, parent, uri, cfg, tcfg, artifact = sweep_helper
+    run_id = log_through(parent, tcfg, cfg, _result(), [artifact], ["seed=1"], 1.0e9, 1.0e9 + 2)
+    client = MlflowClient(uri)
+    run = client.get_run(run_id)            # the job has its id while the helper still holds the rest
+    assert run.info.status == "RUNNING" and run.data.tags["overrides"] == "seed=1"
+    assert run.data.tags["mlflow.parentRunId"] == parent["parent_run_id"] and not run.data.metrics
+    gate.touch()
+    assert worker.wait_for_runs() == []
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.params["optim.lr"]          # DIVERGED -> FAILED
+    assert len(client.get_metric_history(run_id, "loss")) <= 100
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
+    worker.call("finish_parent", parent, {}, {}, {}, [])
+    worker.close()
+
+
+def test_a_child_run_that_cannot_be_completed_ends_failed_and_is_reported(tmp_path, sweep_helper):
+    from runner.tracking_worker import log_through
+
+    worker, parent, uri, cfg, tcfg, artifact = sweep_helper
+    result = _result()
+    result.status = "FINISHED"
+    run_id = log_through(parent, tcfg, cfg, result, [artifact, tmp_path / "gone.png"], ["seed=2"], 1.0e9, 1.0e9 + 2)
+    [line] = worker.wait_for_runs()
+    assert line.startswith(f"MLflow run {run_id} (seed=2) ended FAILED: ") and "gone.png" in line
+    assert MlflowClient(uri).get_run(run_id).info.status == "FAILED"
+    assert worker.wait_for_runs() == []          # each failure is reported once
+    worker.close()
+
+
+def test_the_helper_completes_the_runs_it_was_sent_before_it_exits(gate, sweep_helper):
+    from runner.tracking_worker import log_through
+
+    worker, parent, uri, cfg, tcfg, artifact = sweep_helper
+    run_ids = [log_through(parent, tcfg, cfg, _result(), [artifact], [f"seed={i}"], 1.0e9, 1.0e9 + 2) for i in range(2)]
+    worker.close()                          # the sweep is gone (Ctrl-C, a crash) before the runs are complete
+    gate.touch()
+    worker._process.join(60)
+    assert worker._process.exitcode == 0
+    client = MlflowClient(uri)
+    for run_id in run_ids:
+        assert client.get_run(run_id).info.status == "FAILED"                 # DIVERGED, as sent: not RUNNING
+        assert len(client.get_metric_history(run_id, "loss")) > 0
+
+
+def test_a_job_waits_once_the_helper_is_max_behind(max_behind_1, gate, sweep_helper):
+    import threading
+
+    from runner.tracking_worker import log_through
+    worker, parent, uri, cfg, tcfg, artifact = sweep_helper
+    first = log_through(parent, tcfg, cfg, _result(), [artifact], ["seed=0"], 1.0e9, 1.0e9 + 2)
+    second = []
+    job = threading.Thread(target=lambda: second.append(
+        log_through(parent, tcfg, cfg, _result(), [artifact], ["seed=1"], 1.0e9, 1.0e9 + 2)))
+    job.start()
+    job.join(2.0)
+    assert job.is_alive() and not second     # held back: one run is already incomplete
+    gate.touch()
+    job.join(60)
+    assert second and second[0] != first
+    assert worker.wait_for_runs() == []
+    worker.close()
