@@ -111,7 +111,8 @@ class WarmWorkers:
 
 def prewarm(config: DictConfig, import_mlflow: bool = True) -> Optional[WarmWorkers]:
     """Start the joblib launcher's workers now and have each import what a job needs (MLflow
-    only with ``import_mlflow``: not when the sweep's helper records the jobs' runs); None if
+    only with ``import_mlflow``: not when the sweep's helper records the jobs' runs, nor for an
+    untracked sweep); None if
     the launcher is not joblib, it would run in-process (one job at a time) or anything fails."""
     if not is_joblib(config):
         return None

@@ -183,3 +183,25 @@ def test_the_sweep_tells_the_workers_after_its_kernel_warm_up_and_before_waiting
     with pytest.raises(RuntimeError):
         sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path, "tracking=none"))
     assert events == [("marker", False)]
+
+
+@pytest.mark.parametrize("overrides, helper, wanted", [
+    (["tracking=none"], False, False),        # nothing is logged: no MLflow in the workers
+    ([], False, True),                        # no helper (tracking.fork=false): the jobs log themselves
+    ([], True, False),                        # the helper records the jobs' runs
+])
+def test_the_workers_import_mlflow_only_if_their_jobs_log_to_it(tmp_path, monkeypatch, overrides, helper, wanted):
+    asked = []
+    monkeypatch.setattr(sweep_workers, "prewarm", lambda config, import_mlflow=True: asked.append(import_mlflow))
+    monkeypatch.setattr(sweep, "_warm_up", lambda config: None)
+    monkeypatch.setattr(sweep.SweepCallback, "_start_parent_run", lambda self, config, d: None)
+
+    class Helper:
+        def start_sweep(self, *args):
+            pass
+
+    from runner.tracking_worker import TrackingWorker
+
+    monkeypatch.setattr(TrackingWorker, "claim", classmethod(lambda cls: Helper() if helper else None))
+    sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path, *overrides))
+    assert asked == [wanted]
