@@ -156,9 +156,10 @@ def adam_calclab(X, y, steps: int):
 
 
 def stream_parts(X, y, repeat: int) -> dict:
-    """Passes over X per second (one thread): calclab's loss and gradient alone, and two bare
-    reads of X that do no other work, a flat 1-D sum and a row-by-row X[i, j] sum: the memory
-    stream the Adam target has to fit in."""
+    """Passes over X per second (one thread): calclab's loss and gradient alone, two bare
+    reads of X that do no other work, a flat 1-D sum and a row-by-row X[i, j] sum, and the
+    BLAS matrix-vector products NumPy runs (each one read of X; NumPy's Adam step does both):
+    the memory stream the Adam target has to fit in."""
     import numpy as np
     from numba import njit
 
@@ -184,9 +185,12 @@ def stream_parts(X, y, repeat: int) -> dict:
         return s
 
     flat = Xa.reshape(-1)
+    w, r = np.ones(X.shape[1]), np.ones(X.shape[0])
     cases = {"loss and gradient (objectives.mse_value_grad)": lambda: mse_value_grad(theta, g, P, Xa, ya),
              "bare read: flat 1-D sum of X": lambda: sum_flat(flat),
-             "bare read: X[i, j] sum, row by row": lambda: sum_rows(Xa)}
+             "bare read: X[i, j] sum, row by row": lambda: sum_rows(Xa),
+             "BLAS (NumPy's) X @ w, one read of X": lambda: Xa @ w,
+             "BLAS (NumPy's) r @ X, one read of X": lambda: r @ Xa}
     return {label: 1.0 / best_of(fn, max(repeat, 20)) for label, fn in cases.items()}
 
 
