@@ -224,9 +224,10 @@ def log_through(parent, tcfg, cfg, result, files, overrides, started, finished) 
 
 
 def _sendable(result, max_points: int):
-    """``result`` as a job sends it to the helper: no plots (closures do not pickle) and each
-    metric series already downsampled as MLflow will get it (runner.tracking.downsample: the
-    same points, computed in the job, and a small message however long the run)."""
+    """``result`` as a run or a sweep's job sends it to the helper: no plots (closures do not
+    pickle) and each metric series already downsampled as MLflow will get it
+    (runner.tracking.downsample: the same points, computed before sending, and a small message
+    however long the run)."""
     from runner.result import Series
     from runner.tracking import downsample
 
@@ -311,8 +312,7 @@ class TrackingWorker:
 
     def log(self, tcfg, cfg, result, files, overrides, started, finished) -> str:
         """Record the finished run; returns its MLflow run id or raises the helper's error."""
-        sendable = dataclasses.replace(result, plots=[])   # plot closures do not pickle
-        self._conn.send((LOG, tcfg, cfg, sendable, [str(f) for f in files], list(overrides),
+        self._conn.send((LOG, tcfg, cfg, _sendable(result, tcfg.max_points), [str(f) for f in files], list(overrides),
                          started, finished))
         status, value = self._conn.recv()
         self._process.join()
