@@ -7,8 +7,9 @@ against NumPy and, when installed, PyTorch and JAX, side by side in one process.
     float32 (calclab: model.precision=float32, float64 master weights);  (b) the tutorial's 1-1-1
     sigmoid network on its single point, full-batch GD: calclab as a run takes it (the width-1
     loop of kernels/train_fast.py), through the shared descent loop (as momentum, Adam or a
-    schedule would) and the width-1 kernel alone on arrays already touched, against the same SGD hand-written for that one network in numba and a
-    jitted JAX lax.scan; --latency times the dependent operations a step is made of.
+    schedule would) and the width-1 kernel alone on arrays already touched, against the same
+    SGD hand-written for that one network in numba and a jitted JAX lax.scan; --latency times
+    the dependent operations a step is made of.
 """
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ import numpy as np
 from timing import best_of
 
 
+def mlp_P(sizes, acts, loss):
+    """The mlp kernels' P for a network with biases, no L2, alpha 0.01 (kernels.mlp.layout)."""
+    return np.array([len(sizes) - 1, 1.0, loss, 0.0, 0.01, *sizes, *acts], dtype=float)
+
+
 def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=False):
     from kernels import mlp as K
     from kernels.train_fast import gd_mlp
@@ -29,7 +35,7 @@ def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=F
     from runner.tasks.optimize import Run
     from runner.tasks.train import TrainKnobs
 
-    P = np.array([len(sizes) - 1, 1.0, loss, 0.0, 0.01, *sizes, *acts], dtype=float)
+    P = mlp_P(sizes, acts, loss)
     count = sum(sizes[i + 1] * sizes[i] + sizes[i + 1] for i in range(len(sizes) - 1))
     x0 = np.random.default_rng(0).normal(scale=0.1, size=count)
     vg = K.mlp_value_grad_f32 if f32 else K.mlp_value_grad
@@ -178,7 +184,7 @@ def kernel_111(steps, lr):
     from kernels import mlp as K
     from kernels.train_fast import gd_mlp
 
-    P = np.array([2, 1.0, K.MSE, 0.0, 0.01, 1, 1, 1, K.SIGMOID, K.SIGMOID])
+    P = mlp_P([1, 1, 1], [K.SIGMOID, K.SIGMOID], K.MSE)
     X, y = np.array([[0.5]]), np.array([0.8])
     L, G, R = np.zeros(steps + 1), np.zeros(steps + 1), np.zeros(steps + 1)
     none, g = np.zeros((0, 4)), np.zeros(4)
