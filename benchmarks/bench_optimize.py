@@ -35,8 +35,8 @@ def _set_threads(n: int | None) -> None:
 def gd_calclab(steps: int):
     import numpy as np
 
-    from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
-    from runner.problems import PROBLEM_SCHEMAS, build_problem
+    from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
+    from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
     from runner.tasks.optimize import OptimizeKnobs, Run
 
     problem = build_problem(PROBLEM_SCHEMAS["quadratic"](A=[[1.0]], b=[-4.0], c=5.0, x0=[0.0]), 0)
@@ -136,11 +136,11 @@ def linreg_data(n: int, d: int):
 def adam_calclab(X, y, steps: int):
     import numpy as np
 
-    from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
-    from runner.problems import PROBLEM_SCHEMAS, build_problem
+    from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
+    from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
     from runner.tasks.optimize import OptimizeKnobs, Run
 
-    from runner.datasets import DataConfig, aligned
+    from runner.problems.data import DataConfig, aligned
 
     data = DataConfig(source="inline", x=[[0.0] * X.shape[1]], y=[0.0])
     problem = build_problem(PROBLEM_SCHEMAS["linreg"](data=data), 0)
@@ -164,7 +164,7 @@ def stream_parts(X, y, repeat: int) -> dict:
     from numba import njit
 
     from kernels.objectives import REASSOC, mse_value_grad
-    from runner.datasets import aligned
+    from runner.problems.data import aligned
 
     Xa, ya = aligned(X), aligned(y)
     theta, g, P = np.zeros(X.shape[1] + 1), np.zeros(X.shape[1] + 1), np.array([0.0, 1.0, 0.0])

@@ -8,7 +8,7 @@ job and a joblib worker cost, part by part.
         --job "task=integrate integrand=x_squared_unit integrator=mc integrator.n=4000000000" --key seed
 
 Variants: ``basic`` (the sequential launcher), ``joblib`` (2 workers, started and warmed while
-the sweep is prepared: runner.sweep_workers), ``joblib-cold`` (2 workers, started by the
+the sweep is prepared: runner.sweep.workers), ``joblib-cold`` (2 workers, started by the
 launcher: ``sweep.prewarm_workers=false``), ``basic-check-all`` and ``joblib-check-all`` (Hydra's up-front
 check of every job's config instead of one per structure: ``hydra.sweeper.check=all``).  The machine is shared: each repeat runs every
 variant once, in a rotated order, and the speed-up is taken within a repeat.
@@ -96,7 +96,10 @@ def job_parts(job_overrides, repeat: int = 5):
 
     from hydra import compose, initialize_config_module
 
-    from runner import app, outputs, tracking
+    from runner import app
+    from runner.outputs import files as outputs
+    from runner.tracking import store as tracking
+    from runner.tracking import route
 
     tmp = Path(tempfile.mkdtemp())
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
@@ -119,7 +122,7 @@ def job_parts(job_overrides, repeat: int = 5):
             t2 = time.perf_counter()
             files = outputs.write_artifacts(result, cfg, ctx.run_dir)
             t3 = time.perf_counter()
-            tracking.log_run(validated["tracking"], cfg, result, files, overrides, started, time.time(), parent)
+            route.log_run(validated["tracking"], cfg, result, files, overrides, started, time.time(), parent)
             t4 = time.perf_counter()
             if i:
                 for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):

@@ -30,8 +30,8 @@ def mlp_P(sizes, acts, loss):
 def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=False):
     from kernels import mlp as K
     from kernels.train_fast import gd_mlp
-    from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
-    from runner.problems import Problem
+    from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
+    from runner.problems.problem import Problem
     from runner.tasks.optimize import Run
     from runner.tasks.train import TrainKnobs
 

@@ -1,7 +1,7 @@
 """Entry point: ``python -m runner [overrides]`` and the ``calclab`` console script.
 
 Before Hydra is imported, a helper process is forked to get MLflow ready on the other core
-(see :mod:`runner.tracking_worker`); the application itself is :mod:`runner.cli`.
+(see :mod:`runner.tracking.worker`); the application itself is :mod:`runner.cli`.
 """
 import atexit
 import gc
@@ -14,7 +14,7 @@ def main():
     # shutdown walk all of it (~0.5 s here) to free what the process is about to drop anyway.
     # Our files are closed and the store's writes committed by then.
     atexit.register(gc.freeze)
-    from runner.tracking_worker import TrackingWorker
+    from runner.tracking.worker import TrackingWorker
 
     TrackingWorker.prestart(sys.argv[1:])
     from runner import cli

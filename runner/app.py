@@ -8,69 +8,31 @@ terminated, so no run is ever left RUNNING.
 """
 from __future__ import annotations
 
-import importlib
 import sys
-import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 from omegaconf import DictConfig
 
-from runner import interrupt, outputs, report
+from runner import interrupt
+from runner.outputs import files as outputs
+from runner.outputs import report
 from runner.errors import CalclabError, ConfigError
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
-from runner.validate import validate_group, validate_node
+from runner.config.validate import validate_group, validate_node
+from runner.tasks.registry import TASKS, TaskContext, load_task  # noqa: F401  (TASKS: the task list)
 
-# task name -> module implementing SCHEMA, GROUPS and run(cfg, ctx)
-TASKS = {
-    "optimize": "runner.tasks.optimize",
-    "integrate": "runner.tasks.integrate",
-    "train": "runner.tasks.train",
-    "analyze": "runner.tasks.analyze",
-    "constrained": "runner.tasks.constrained",
-}
 ROOT_KEYS = {"task", "seed", "quiet", "tracking", "sweep"}
 EXIT_CODES = {FINISHED: 0, DIVERGED: 3, FAILED: 1, KILLED: 130}
 CONFIG_ERROR_EXIT = 2
-_PROGRESS_LOCK = threading.RLock()
-
-
-@dataclass
-class TaskContext:
-    """What a task may use besides its config: where to write, the seed, progress display."""
-
-    run_dir: Path
-    seed: int
-    quiet: bool
-    validated: Dict[str, Any] = field(default_factory=dict)
-
-    def progress(self, total: int, desc: str):
-        from tqdm.auto import tqdm
-
-        # tqdm's default lock holds a multiprocessing semaphore; a joblib worker ended by the
-        # sweep (killed once idle) leaves it behind, and Python warns of it at exit.  The bars of
-        # one process need a thread lock only.
-        tqdm.set_lock(_PROGRESS_LOCK)
-
-        return tqdm(total=total, desc=desc, disable=self.quiet, leave=False, dynamic_ncols=True,
-                    mininterval=0.25, file=sys.stderr)
-
-
-def load_task(name: Any):
-    if name not in TASKS:
-        raise ConfigError("task", f"unknown task {name!r}; allowed: {', '.join(TASKS)}")
-    try:
-        return importlib.import_module(TASKS[name])
-    except ModuleNotFoundError as e:  # a task listed here whose module is not installed
-        raise ConfigError("task", f"task {name!r} is not available in this installation ({e})") from None
 
 
 def validate(cfg: DictConfig):
     """Check the whole composed config; returns (task module, {group: validated object})."""
-    from runner import tracking
+    from runner.tracking import store as tracking
 
     task = load_task(cfg.get("task"))
     groups = dict(task.GROUPS)
@@ -85,7 +47,7 @@ def validate(cfg: DictConfig):
         raise ConfigError("quiet", f"must be true or false, got {cfg.get('quiet')!r}")
     validated = {"tracking": validate_group("tracking", cfg.get("tracking"), tracking.SCHEMAS, "tracking")}
     if "sweep" in cfg:
-        from runner.sweep import SweepKnobs
+        from runner.sweep.callback import SweepKnobs
 
         validated["sweep"] = validate_node("sweep", cfg.sweep, SweepKnobs, "sweep")
     for group, schemas in groups.items():
@@ -131,12 +93,12 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=(), parent: Optional[Dict[
 
 
 def _start_worker(tcfg, cfg, parent):
-    """The helper forked at start-up by ``python -m runner`` (see runner.tracking_worker),
+    """The helper forked at start-up by ``python -m runner`` (see runner.tracking.worker),
     told to open the store while the task runs; None where the run logs in-process.  None is
     forked here: a caller of :func:`execute` in a long-lived process (a notebook, the tests,
     a benchmark) imports MLflow once and then logs faster in-process than a fresh helper
     that imports it again for every run."""
-    from runner.tracking_worker import TrackingWorker
+    from runner.tracking.worker import TrackingWorker
 
     worker = TrackingWorker.claim()
     if worker is None:
@@ -144,7 +106,7 @@ def _start_worker(tcfg, cfg, parent):
     if tcfg.name == "none" or not tcfg.fork or parent is not None:
         worker.close()
         return None
-    from runner import tracking
+    from runner.tracking import store as tracking
 
     worker.open(*tracking.store_of(tcfg, cfg))
     return worker
@@ -170,7 +132,7 @@ def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
     run_id = None
     tracking_cfg = validated["tracking"]
     if tracking_cfg.name != "none":
-        from runner import tracking
+        from runner.tracking import route as tracking
 
         try:
             run_id = tracking.log_run(tracking_cfg, cfg, result, files, overrides, started, finished, parent,
@@ -192,7 +154,7 @@ def main(cfg: DictConfig):
     run_dir, overrides, multirun, sweep_dir = _hydra_context()
     parent = None
     if multirun:
-        from runner import sweep
+        from runner.sweep import callback as sweep
 
         interrupt.install(sweep_dir)
         if interrupt.interrupted(sweep_dir):

@@ -16,7 +16,7 @@ from hydra.errors import HydraException
 
 from runner import app
 from runner.result import KILLED
-from runner.tracking_worker import TrackingWorker
+from runner.tracking.worker import TrackingWorker
 
 
 @hydra.main(config_path="pkg://conf", config_name="config", version_base="1.3")

@@ -1,6 +1,6 @@
 """Ctrl-C in a multirun: the running jobs end KILLED and keep what they computed, the jobs not
 started yet are not run, the summary is written and the parent run ends KILLED; exit 130.  A
-second Ctrl-C stops at once (the parent run is still ended KILLED, by runner.sweep's exit hook).
+second Ctrl-C stops at once (the parent run is still ended KILLED, by runner.sweep.callback's exit hook).
 
 The terminal sends Ctrl-C to every process of the sweep: the sweeping process and the joblib
 workers (they share its process group).  Each installs :func:`install`'s handler, which marks

@@ -1,7 +1,7 @@
 """What a task returns: everything the outputs and the tracker need, and nothing they decide.
 
-The flow is one way: a task builds a :class:`Result`; ``runner.outputs`` writes it to the run
-directory (``result.json``, ``trajectory.npz``, plots); ``runner.tracking`` logs it to MLflow.
+The flow is one way: a task builds a :class:`Result`; ``runner.outputs.files`` writes it to the run
+directory (``result.json``, ``trajectory.npz``, plots); ``runner.tracking.store`` logs it to MLflow.
 Neither of those changes the result or decides anything about the run.
 """
 from __future__ import annotations

@@ -100,7 +100,7 @@ def test_multivariable_taylor_of_order_two_uses_gradient_and_hessian(tmp_path):
     r = run(tmp_path, "problem=expr", "problem.f='exp(x)*cos(y)'", "analyze.at=[0,0]", "analyze.taylor_at=[[0.1,0.2]]")
     x, y = 0.1, 0.2
     assert r.final["taylor"]["taylor"][0] == pytest.approx(1 + x + 0.5 * (x * x - y * y), rel=1e-14)
-    from runner.expr import parse_expression
+    from runner.expr.compile import parse_expression
 
     poly = parse_expression(r.final["taylor"]["polynomial"])
     x_, y_ = poly.symbols
@@ -122,7 +122,7 @@ def test_kink_reports_one_sided_derivatives_not_nan(tmp_path):
     assert f["gradient"] == [0.0, 0.0]           # the convention: |x|'(0) = relu'(0) = 0
     assert f["one_sided"]["agree"] and f["methods_agree"]
     assert "not differentiable" in r.message
-    from runner.outputs import json_safe
+    from runner.outputs.files import json_safe
 
     assert "nan" not in json.dumps(json_safe(f))
 

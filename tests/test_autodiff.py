@@ -9,8 +9,8 @@ import sympy as sp
 from kernels import autodiff as ad
 from kernels import autodiff_taylor as at
 from runner.errors import ConfigError
-from runner.expr_parse import parse_expression
-from runner.tape import record
+from runner.expr.parse import parse_expression
+from runner.expr.tape import record
 
 x, y, z = sp.symbols("x y z")
 

@@ -2,9 +2,9 @@
 import numpy as np
 def test_data_reaches_the_kernels_on_64_byte_boundaries():
     """The kernels' 512-bit loads over data rows must not straddle cache lines (BENCHMARKS.md)."""
-    from runner.datasets import DataConfig, aligned
-    from runner.problems import PROBLEM_SCHEMAS, build_problem
-    from runner import train_data
+    from runner.problems.data import DataConfig, aligned
+    from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
+    from runner.train import data as train_data
 
     a = np.arange(35.0).reshape(5, 7)[:, 1:]                # not contiguous, not aligned
     b = aligned(a)

@@ -7,8 +7,8 @@ from conftest import descent_outcome
 
 from kernels.descent_fast import gd_quadratic
 
-from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
-from runner.problems import PROBLEM_SCHEMAS, build_problem
+from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
+from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
 from runner.tasks.optimize import OptimizeKnobs, Run
 
 

@@ -9,8 +9,8 @@ import pytest
 import sympy
 
 from runner.errors import ConfigError
-from runner.expr import compile_text, parse_expression
-from runner.expr_parse import MAX_TEXT_CHARS
+from runner.expr.compile import compile_text, parse_expression
+from runner.expr.parse import MAX_TEXT_CHARS
 
 EMPTY_X, EMPTY_Y, P = np.zeros((0, 0)), np.zeros(0), np.zeros(1)
 

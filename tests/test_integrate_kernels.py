@@ -12,7 +12,7 @@ from scipy import stats
 from kernels import montecarlo as M
 from kernels import quadrature as Q
 from kernels.rng import bits, stream_key, uniform_pair
-from runner.integrands import GENZ_FAMILIES, genz_exact
+from runner.integrate.integrands import GENZ_FAMILIES, genz_exact
 
 NOEXPR = M.no_expression
 X2_UNIT = np.array([1.0, 0.0, 1.0, 2.0])         # POWER: x^2 on [0, 1]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from runner.problems import FORMULAS, PROBLEM_SCHEMAS, build_problem
-from runner.validate import validate_group
+from runner.problems.catalog import FORMULAS, PROBLEM_SCHEMAS, build_problem
+from runner.config.validate import validate_group
 
 SYNTH = {"source": "synthetic", "n": 40, "d": 3, "noise": 0.1}
 CASES = {

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from runner import app, plots
+from runner import app
+from runner.outputs import plots
 from tests.conftest import compose, task_context
 
 
@@ -57,7 +58,7 @@ def test_loss_curves_over_any_range_stay_inside(loss):
 
 
 def sweep_rows(tmp_path, key, values, diverged=()):
-    """job records as runner.sweep.job_records returns them, each with a trajectory.npz"""
+    """job records as runner.sweep.callback.job_records returns them, each with a trajectory.npz"""
     rows = []
     for i, value in enumerate(values):
         run_dir = tmp_path / str(i)
@@ -86,7 +87,7 @@ def tick_labels_overlap(fig) -> bool:
     ("seed", [str(i) for i in range(100)], (5, 50)),
 ])
 def test_sweep_summary_plots_keep_every_label_inside(tmp_path, key, values, diverged):
-    from runner import sweep
+    from runner.sweep import callback as sweep
 
     rows = sweep_rows(tmp_path, key, values, diverged)
     by_key = sweep.final_loss_plot(rows, key)
@@ -128,8 +129,8 @@ def test_saved_log_tick_labels_need_no_mathtext(loss):
 
 
 def test_the_contour_grid_is_the_objective_at_every_point(tmp_path):
-    from runner.problems import PROBLEM_SCHEMAS, build_problem
-    from runner.validate import validate_group
+    from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
+    from runner.config.validate import validate_group
     from tests.conftest import compose as compose_cfg
 
     cfg = compose_cfg(["problem=rosenbrock", "tracking=none"])

@@ -7,8 +7,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from runner.errors import ConfigError
-from runner.problems import PROBLEM_SCHEMAS, build_problem
-from runner.validate import validate_group
+from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
+from runner.config.validate import validate_group
 
 PRESETS = sorted(Path(__file__).resolve().parents[1].joinpath("conf", "problem").glob("*.yaml"))
 

@@ -82,7 +82,7 @@ def test_mlflow_holds_params_every_metric_step_artifacts_and_status(run_app, mlf
     assert {"trajectory.npz", "config.yaml", "plots"} <= files
     plots = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
     assert {"plots/loss.png", "plots/contour.png"} <= plots
-    from runner.tracking import load_trajectory
+    from runner.tracking.store import load_trajectory
 
     back = load_trajectory(run.info.run_id, mlflow_uri)
     np.testing.assert_array_equal(back["params"], traj["params"])

@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 
 from kernels import schedules as S
 from runner.errors import ConfigError
-from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel
-from runner.validate import validate_group
+from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel
+from runner.config.validate import validate_group
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFS = json.loads((ROOT / "tests" / "reference" / "torch_schedule_refs.json").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.expr import parse_expression
+from runner.expr.compile import parse_expression
 from tests.conftest import compose, task_context
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment" / "seed"

@@ -12,7 +12,8 @@ from hydra import compose, initialize_config_module
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.utils import instantiate
 
-from runner import sweep, sweep_workers
+from runner.sweep import callback as sweep
+from runner.sweep import workers as sweep_workers
 
 
 def sweep_config(tmp_path, *overrides):
@@ -73,7 +74,7 @@ def test_no_warm_up_without_parallel_workers(tmp_path):
 
 def test_the_warm_up_imports_what_a_job_needs_but_no_kernel(tmp_path):
     code = ("import json, sys\n"
-            "from runner.sweep_workers import WARM_MODULES, warm_up\n"
+            "from runner.sweep.workers import WARM_MODULES, warm_up\n"
             f"report = warm_up({str(tmp_path)!r}, 1)\n"
             "import gc, time\n"
             "t = time.perf_counter(); gc.collect(); collect_s = time.perf_counter() - t\n"
@@ -99,7 +100,7 @@ import json, os, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from conftest import compose
-from runner import sweep_workers
+from runner.sweep import workers as sweep_workers
 
 barrier, marker_after = {barrier!r}, {marker_after!r}
 marker = Path(barrier, sweep_workers.KERNELS_READY)
@@ -168,7 +169,7 @@ def test_the_sweep_tells_the_workers_after_its_kernel_warm_up_and_before_waiting
         def start_sweep(self, *args):
             events.append("helper asked")
 
-    from runner.tracking_worker import TrackingWorker
+    from runner.tracking.worker import TrackingWorker
 
     monkeypatch.setattr(TrackingWorker, "claim", classmethod(lambda cls: Helper()))
     events.clear()
@@ -200,7 +201,7 @@ def test_the_workers_import_mlflow_only_if_their_jobs_log_to_it(tmp_path, monkey
         def start_sweep(self, *args):
             pass
 
-    from runner.tracking_worker import TrackingWorker
+    from runner.tracking.worker import TrackingWorker
 
     monkeypatch.setattr(TrackingWorker, "claim", classmethod(lambda cls: Helper() if helper else None))
     sweep.SweepCallback().on_multirun_start(sweep_config(tmp_path, *overrides))

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runner.tracking import MAX_PARAM_LENGTH, default_uri, downsample, flatten, resolve_store
+from runner.tracking.store import MAX_PARAM_LENGTH, default_uri, downsample, flatten, resolve_store
 
 
 def test_downsample_keeps_short_series_whole():

@@ -1,4 +1,4 @@
-"""The forked tracking helper (runner.tracking_worker): same MLflow contents as logging in
+"""The forked tracking helper (runner.tracking.worker): same MLflow contents as logging in
 process, no run for an aborted or orphaned helper, errors come back to the parent."""
 import json
 import os
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from runner import tracking
+from runner.tracking import store as tracking
+from runner.tracking import route
 from runner.result import DIVERGED, Result, Series
-from runner.tracking_worker import TrackingWorker
+from runner.tracking.worker import TrackingWorker
 from tests.conftest import compose
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the helper is forked (Linux only)")
@@ -221,7 +222,7 @@ def test_a_run_executed_in_process_logs_in_process(tmp_path, monkeypatch):
 
 
 def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_is_gone(tmp_path):
-    from runner.tracking_worker import log_through
+    from runner.tracking.worker import log_through
 
     uri, art, name, cfg, tcfg, artifact = _logging_inputs(tmp_path)
     worker = TrackingWorker.start(force=True)
@@ -244,13 +245,13 @@ def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_i
     worker._process.join(10)
     assert log_through(parent, tcfg, cfg, _result(), [], [], 1.0, 2.0) is None          # helper gone
     # and tracking.log_run then records it in-process, still as a child of the sweep
-    run_id = tracking.log_run(tcfg, cfg, _result(), [artifact], ["seed=9"], 1.0e9, 1.0e9 + 2, parent)
+    run_id = route.log_run(tcfg, cfg, _result(), [artifact], ["seed=9"], 1.0e9, 1.0e9 + 2, parent)
     assert MlflowClient(uri).get_run(run_id).data.tags["mlflow.parentRunId"] == parent["parent_run_id"]
 
 
 @pytest.fixture
 def max_behind_1(monkeypatch):
-    from runner import tracking_worker
+    from runner.tracking import worker as tracking_worker
 
     monkeypatch.setattr(tracking_worker, "MAX_BEHIND", 1)
 
@@ -289,7 +290,7 @@ def sweep_helper(tmp_path):
 
 
 def test_a_sweep_job_waits_for_its_run_to_be_created_not_completed(gate, sweep_helper):
-    from runner.tracking_worker import log_through
+    from runner.tracking.worker import log_through
 
     worker, parent, uri, cfg, tcfg, artifact = sweep_helper
     run_id = log_through(parent, tcfg, cfg, _result(), [artifact], ["seed=1"], 1.0e9, 1.0e9 + 2)
@@ -308,7 +309,7 @@ def test_a_sweep_job_waits_for_its_run_to_be_created_not_completed(gate, sweep_h
 
 
 def test_a_child_run_that_cannot_be_completed_ends_failed_and_is_reported(tmp_path, sweep_helper):
-    from runner.tracking_worker import log_through
+    from runner.tracking.worker import log_through
 
     worker, parent, uri, cfg, tcfg, artifact = sweep_helper
     result = _result()
@@ -322,7 +323,7 @@ def test_a_child_run_that_cannot_be_completed_ends_failed_and_is_reported(tmp_pa
 
 
 def test_the_helper_completes_the_runs_it_was_sent_before_it_exits(gate, sweep_helper):
-    from runner.tracking_worker import log_through
+    from runner.tracking.worker import log_through
 
     worker, parent, uri, cfg, tcfg, artifact = sweep_helper
     run_ids = [log_through(parent, tcfg, cfg, _result(), [artifact], [f"seed={i}"], 1.0e9, 1.0e9 + 2) for i in range(2)]
@@ -339,7 +340,7 @@ def test_the_helper_completes_the_runs_it_was_sent_before_it_exits(gate, sweep_h
 def test_a_job_waits_once_the_helper_is_max_behind(max_behind_1, gate, sweep_helper):
     import threading
 
-    from runner.tracking_worker import log_through
+    from runner.tracking.worker import log_through
     worker, parent, uri, cfg, tcfg, artifact = sweep_helper
     first = log_through(parent, tcfg, cfg, _result(), [artifact], ["seed=0"], 1.0e9, 1.0e9 + 2)
     second = []

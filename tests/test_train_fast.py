@@ -9,8 +9,8 @@ from conftest import descent_outcome
 
 from kernels import mlp as K
 from kernels.train_fast import gd_mlp
-from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
-from runner.problems import Problem
+from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
+from runner.problems.problem import Problem
 from runner.tasks.optimize import Run
 from runner.tasks.train import TrainKnobs
 
@@ -110,7 +110,7 @@ def _seed_network(*overrides):
     from conftest import compose
 
     from runner.tasks import train
-    from runner.validate import validate_group
+    from runner.config.validate import validate_group
 
     cfg = compose(["+experiment=seed/backprop_111", *overrides])
     model = validate_group("model", cfg.model, train.GROUPS["model"])

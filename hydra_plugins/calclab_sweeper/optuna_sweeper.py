@@ -10,7 +10,7 @@ Each trial is one job of the multirun, launched by the configured launcher (basi
 ...), so it is a child run of the sweep's MLflow parent; the objective is a number the job
 reports (``metric``: a key of result.json's ``final``, or ``steps``).  Jobs that do not
 finish (DIVERGED, FAILED) are told to Optuna as failed trials.  The best trial goes to
-``<sweep dir>/optimization_results.yaml`` (and to the parent run, by runner.sweep).
+``<sweep dir>/optimization_results.yaml`` (and to the parent run, by runner.sweep.callback).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ convexity of a function at a point, each computed by every available method and 
 
 The function is the problem (``problem=expr`` or any named/data problem) or, when
 ``analyze.activation`` is set, one of the activation functions (which the problem group has
-no option for; see ``runner.analysis_activations``).  The numbers go to ``result.json``
+no option for; see ``runner.analysis.activations``).  The numbers go to ``result.json``
 under ``final``; the readable tables are printed unless ``quiet``.
 """
 from __future__ import annotations
@@ -17,16 +17,16 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from runner import analysis as an
-from runner import analysis_activations as activations
-from runner import analysis_critical as critical
-from runner import analysis_plots as plots
-from runner import analysis_taylor as taylor
-from runner.analysis_report import analyze_text
-from runner.analysis_subject import PROBLEM_SCHEMAS, point_vector, problem_subject
+from runner.analysis import core as an
+from runner.analysis import activations
+from runner.analysis import critical
+from runner.analysis import plots
+from runner.analysis import taylor
+from runner.analysis.report import analyze_text
+from runner.analysis.subjects import PROBLEM_SCHEMAS, point_vector, problem_subject
 from runner.errors import ConfigError
 from runner.result import FINISHED, Result, Series
-from runner.validate import in_range, one_of, validate_group, validate_node
+from runner.config.validate import in_range, one_of, validate_group, validate_node
 
 GROUPS = {"problem": PROBLEM_SCHEMAS}
 MAX_ORDER = 20                # derivatives / Taylor order k: jets are exact, but k! overflows soon after

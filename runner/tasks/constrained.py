@@ -14,15 +14,15 @@ from typing import Any, List
 
 import numpy as np
 
-from runner import analysis_constrained as kkt
-from runner import analysis_plots as plots
-from runner.analysis import from_expression
-from runner.analysis_report import constrained_text
-from runner.analysis_subject import PROBLEM_SCHEMAS, problem_subject
+from runner.analysis import constrained as kkt
+from runner.analysis import plots
+from runner.analysis.core import from_expression
+from runner.analysis.report import constrained_text
+from runner.analysis.subjects import PROBLEM_SCHEMAS, problem_subject
 from runner.errors import ConfigError
 from runner.result import FAILED, FINISHED, Result, Series
 from runner.tasks.analyze import an_point, box_for
-from runner.validate import positive, validate_group, validate_node
+from runner.config.validate import positive, validate_group, validate_node
 
 DEFAULT_BOX_HALF_WIDTH = 10.0
 
@@ -82,7 +82,7 @@ def _validated(cfg, ctx):
 
 def _inputs(cfg, v, seed):
     """(subject f, Constraints, parsed g) with every input checked before any work."""
-    from runner.expr import parse_expression
+    from runner.expr.compile import parse_expression
 
     subject = problem_subject(cfg.problem, v["problem"], seed)
     if subject.is_vector or subject.value_grad is None or subject.hessian is None:

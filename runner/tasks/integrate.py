@@ -1,8 +1,8 @@
 """task=integrate: estimate an integral by quadrature, Monte Carlo or quasi-Monte Carlo, with
 a convergence trace (estimate, standard error and error at geometric checkpoints of n).
 
-What to integrate is the ``integrand`` group (runner.integrands), how is the ``integrator`` group
-(runner.integrators).  result.json's ``final``: estimate, standard_error, ci95, n, evaluations,
+What to integrate is the ``integrand`` group (runner.integrate.integrands), how is the ``integrator`` group
+(runner.integrate.integrators).  result.json's ``final``: estimate, standard_error, ci95, n, evaluations,
 exact and abs_error (where known), variance_reduction (against plain MC, for the variance-reduction
 methods), error_slope and se_slope (fitted log-log slopes against n), non_finite.
 """
@@ -16,12 +16,12 @@ import numpy as np
 
 from kernels import montecarlo as M
 from runner.errors import ConfigError
-from runner.integrands import INTEGRAND_SCHEMAS, build_integrand
-from runner.integrators import (INTEGRATOR_SCHEMAS, MAX_GRID, MC_METHODS, ONE_D, RULES, Estimate, checkpoints,
+from runner.integrate.integrands import INTEGRAND_SCHEMAS, build_integrand
+from runner.integrate.integrators import (INTEGRATOR_SCHEMAS, MAX_GRID, MC_METHODS, ONE_D, RULES, Estimate, checkpoints,
                                 proposal_vector)
-from runner.integrators_trace import rule_nodes, trace
+from runner.integrate.trace import rule_nodes, trace
 from runner.result import FAILED, FINISHED, Result, Series
-from runner.validate import in_range, validate_group, validate_node
+from runner.config.validate import in_range, validate_group, validate_node
 
 
 @dataclass
@@ -126,7 +126,7 @@ def _result(g, method, ns, trace: List[Estimate], seed) -> Result:
 
 
 def _convergence_plot(ns, errors, ses, label, method):
-    from runner.plots import figure
+    from runner.outputs.plots import figure
 
     fig = figure()
     ax = fig.add_subplot()

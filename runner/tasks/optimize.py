@@ -15,12 +15,12 @@ import numpy as np
 
 from kernels import descent, optimizers
 from kernels.schedules import CONSTANT
-from runner import plots
+from runner.outputs import plots
 from runner.errors import ConfigError
-from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
-from runner.problems import PROBLEM_SCHEMAS, build_problem
+from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
+from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
 from runner.result import DIVERGED, FINISHED, KILLED, Result, Series
-from runner.validate import non_negative, positive, validate_group, validate_node
+from runner.config.validate import non_negative, positive, validate_group, validate_node
 
 GROUPS = {"problem": PROBLEM_SCHEMAS, "optim": OPTIM_SCHEMAS, "schedule": SCHEDULE_SCHEMAS}
 MAX_PARAM_METRICS = 3            # log each parameter as a metric up to this many parameters

@@ -12,14 +12,14 @@ from typing import List, Optional
 import numpy as np
 
 from kernels import mlp as K
-from runner import plots
+from runner.outputs import plots
 from runner.errors import ConfigError
-from runner.optim_config import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS
-from runner.problems import Problem
+from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS
+from runner.problems.problem import Problem
 from runner.result import Series
 from runner.tasks.optimize import OptimizeKnobs, _result, minimise
-from runner.train_data import DATA_SCHEMAS, load
-from runner.validate import in_range, non_negative, one_of, validate_group, validate_node
+from runner.train.data import DATA_SCHEMAS, load
+from runner.config.validate import in_range, non_negative, one_of, validate_group, validate_node
 
 ACTIVATIONS = {"identity": K.IDENTITY, "sigmoid": K.SIGMOID, "tanh": K.TANH, "relu": K.RELU,
                "leaky_relu": K.LEAKY_RELU, "softmax": K.SOFTMAX}

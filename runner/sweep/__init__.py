@@ -1,0 +1,7 @@
+"""Multirun (``python -m runner -m ...``): the sweep around the jobs.
+
+``callback`` is the Hydra callback that creates the MLflow parent run, warms the kernels,
+and writes the summary table and plots; ``workers`` starts and warms a joblib launcher's
+worker processes while the sweep is prepared.  May import: ``runner.tasks.registry``,
+``runner.tracking``, ``runner.outputs``, ``runner.interrupt``, ``runner.result``.
+"""

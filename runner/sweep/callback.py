@@ -1,0 +1,474 @@
+"""Multirun support: one MLflow parent run per sweep, a summary at the end, skip-finished.
+
+A Hydra callback (registered in ``conf/config.yaml``) runs in the process that launches the
+jobs, whatever the launcher:
+
+* ``on_multirun_start``: has the MLflow store, the task's experiment and the parent run
+  created *before* any job starts (parallel workers racing on a fresh SQLite store crash,
+  and racing to create an experiment put runs into "Default") and writes them to
+  ``<sweep dir>/sweep.json`` for the jobs to read.  Under ``python -m runner`` this is done
+  by the helper forked at start-up (:mod:`runner.tracking.worker`), which has imported MLflow
+  meanwhile and then records the jobs' child runs too, so neither this process nor a joblib
+  worker imports MLflow.  With the joblib
+  launcher it first starts the workers, which import what a job needs meanwhile
+  (:mod:`runner.sweep.workers`); and it loads every numba kernel the task needs before any
+  worker does (concurrent first compiles into numba's cache can crash).
+* ``on_multirun_end``: stops the joblib workers; reads every job's ``result.json``, prints
+  the summary table, writes ``summary.csv`` and comparison plots, waits for the helper to
+  complete the jobs' child runs (it writes them while the next jobs run), has the summary
+  (and the best job) logged to the parent run and ends it (KILLED after a Ctrl-C: :mod:`runner.interrupt`,
+  exit 130).  If the sweep dies before that, an ``atexit`` hook ends the parent as KILLED.
+
+Jobs find the parent through :func:`parent_of` and become its child runs.
+"""
+from __future__ import annotations
+
+import atexit
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from runner import interrupt
+from runner.errors import ConfigError
+from runner.result import FINISHED, Result
+
+PARENT_FILE = "sweep.json"
+SUMMARY_KEYS = ("loss", "grad_norm", "estimate", "standard_error", "abs_error", "error_slope", "accuracy", "value")
+
+
+@dataclass
+class SweepKnobs:
+    """``sweep.*``: what a multirun does besides launching its jobs."""
+    skip_finished: bool = False   # a job whose overrides already FINISHED in this sweep dir is not re-run
+    prewarm_workers: bool = True  # joblib launcher: start the workers and import in them while the sweep is prepared
+
+
+def finished_before(cfg, sweep_dir: Optional[Path], run_dir: Path, overrides) -> Optional[Result]:
+    """With ``sweep.skip_finished``, the earlier Result of this job (same overrides, FINISHED in
+    the same sweep dir, e.g. a re-run with ``hydra.sweep.dir`` fixed), else None."""
+    if sweep_dir is None or not OmegaConf.select(cfg, "sweep.skip_finished", default=False):
+        return None
+    wanted = sorted(overrides)
+    for row in job_records(sweep_dir):
+        doc = row["result"]
+        if sorted(row["overrides"]) == wanted and doc.get("status") == FINISHED:
+            if Path(row["dir"]).resolve() != Path(run_dir).resolve():
+                (Path(run_dir) / "skipped.json").write_text(json.dumps({"finished_in": row["dir"]}))
+            print(f"[sweep] skipped {' '.join(overrides)}: finished before in {row['dir']}", flush=True)
+            return Result(task=doc.get("task", ""), status=FINISHED, message="skipped: finished before",
+                          final=doc.get("final") or {}, info={"skipped": True})
+    return None
+
+
+def parent_of(sweep_dir: Path) -> Optional[Dict[str, str]]:
+    """The parent-run record a multirun's jobs log under, if the sweep created one."""
+    path = Path(sweep_dir) / PARENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def job_records(sweep_dir: Path) -> List[Dict[str, Any]]:
+    """One record per finished job directory: its overrides and its result.json."""
+    rows = []
+    for result_json in sorted(Path(sweep_dir).glob("*/result.json"), key=lambda p: _job_number(p.parent)):
+        doc = json.loads(result_json.read_text())
+        overrides_file = result_json.parent / ".hydra" / "overrides.yaml"
+        overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+        rows.append({"job": _job_number(result_json.parent), "dir": str(result_json.parent),
+                     "overrides": [str(o) for o in overrides], "result": doc})
+    return rows
+
+
+def _job_number(path: Path) -> int:
+    return int(path.name) if path.name.isdigit() else 1 << 30
+
+
+class SweepCallback(Callback):
+    """See the module docstring.  ``hydra.callbacks.sweep._target_: runner.sweep.callback.SweepCallback``."""
+
+    def __init__(self) -> None:
+        self.parent: Optional[Dict[str, str]] = None
+        self.helper = None
+        self.warm = None
+
+    def __getstate__(self):
+        """Jobs get a copy of the callbacks (the joblib launcher pickles them with every job):
+        the parent's tracking helper and the warm-up tasks in flight stay with the parent."""
+        return {**self.__dict__, "warm": None, "helper": None}
+
+    # ---- start ---------------------------------------------------------------------------
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_ray_address(config)
+        except ConfigError as e:     # Hydra turns a callback's exception into a warning: stop here
+            print(f"calclab: error: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        interrupt.clear(sweep_dir)
+        interrupt.install(sweep_dir)
+        tracked = OmegaConf.select(config, "tracking.name") == "mlflow"
+        if tracked:     # the helper creates the store and the parent run while the kernels load
+            from runner.tracking.worker import TrackingWorker
+
+            self.helper = TrackingWorker.claim()
+            if self.helper is not None and not OmegaConf.select(config, "tracking.fork", default=True):
+                self._close_helper()
+            parent_args = self._parent_run_args(config, sweep_dir)
+            if self.helper is not None:
+                self.helper.start_sweep(*parent_args)
+        if OmegaConf.select(config, "sweep.prewarm_workers", default=True):
+            from runner.sweep import workers as sweep_workers
+
+            # the workers log to MLflow themselves only if the sweep is tracked and no helper does it
+            self.warm = sweep_workers.prewarm(config, import_mlflow=tracked and self.helper is None)
+            if self.warm is not None:   # the jobs run elsewhere: this process draws only the summary
+                sweep_workers.draw_in_background()
+        compiled = False
+        try:
+            _warm_up(config)
+            compiled = True
+        finally:
+            # The warmed workers load the kernels (and run the task briefly) only once they are
+            # compiled; when the helper makes the store and the parent run, at once (this
+            # process only waits for it), else after this process has made them (the CPU).
+            early = self.warm is not None and self.helper is not None
+            if early:
+                self.warm.kernels_compiled(compiled)
+            try:
+                if tracked:
+                    self._start_parent_run(parent_args, sweep_dir)
+            finally:
+                if self.warm is not None and not early:
+                    self.warm.kernels_compiled(compiled)
+
+    @staticmethod
+    def _parent_run_args(config: DictConfig, sweep_dir: Path):
+        """The arguments of runner.tracking.store.start_parent for this sweep."""
+        from runner.tracking.store import resolve_store
+
+        tcfg = config.tracking
+        uri, artifact_root = resolve_store(tcfg.uri, tcfg.artifact_location)
+        overrides = list(config.hydra.overrides.task)
+        tags = {"calclab.sweep": "parent", "task": str(config.task), "sweep_dir": str(sweep_dir.resolve()),
+                "overrides": " ".join(overrides)[:5000], "mlflow.source.name": "calclab"}
+        return (uri, artifact_root, tcfg.experiment or f"calclab-{config.task}",
+                f"sweep: {' '.join(overrides)}"[:250], tags, {"sweep.overrides": " ".join(overrides)[:6000]})
+
+    def _start_parent_run(self, parent_args, sweep_dir: Path) -> None:
+        """The store, the experiment and the parent run exist (made by the helper, else here);
+        write sweep.json for the jobs."""
+        self.parent = self.helper.reply() if self.helper is not None else self._tracking("start_parent", *parent_args)
+        (sweep_dir / PARENT_FILE).write_text(json.dumps(self.parent))
+        self.sweep_dir = sweep_dir
+        atexit.register(self._abandon)
+
+    def _tracking(self, function: str, *args):
+        """runner.tracking.store.<function>(*args), in the helper if there is one."""
+        if self.helper is not None:
+            return self.helper.call(function, *args)
+        from runner.tracking import store as tracking
+
+        return getattr(tracking, function)(*args)
+
+    # ---- a job's end, in the process that ran it -------------------------------------------
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        from runner.sweep import workers as sweep_workers
+
+        sweep_workers.after_job()
+
+    # ---- end -----------------------------------------------------------------------------
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._stop_workers()
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = job_records(sweep_dir)
+        swept = sorted({o.split("=", 1)[0].lstrip("+~") for r in rows for o in r["overrides"]
+                        if _varies(o.split("=", 1)[0], rows)})
+        table = summary_table(rows, swept)
+        csv_path = write_csv(table, sweep_dir / "summary.csv")
+        if not OmegaConf.select(config, "quiet"):
+            print_table(table)
+        plots = summary_plots(rows, swept, sweep_dir / "summary_plots")
+        stopped = interrupt.interrupted(sweep_dir)
+        self._wait_for_runs()
+        if self.parent is not None:
+            self._finish_parent_run(rows, csv_path, plots, sweep_dir, "KILLED" if stopped else "FINISHED")
+        self._close_helper()
+        if stopped:
+            ran = sum(r["result"].get("message") != interrupt.NOT_RUN for r in rows)
+            print(f"calclab: interrupted: {ran} of the sweep's jobs ran (summary in {sweep_dir})",
+                  file=sys.stderr, flush=True)
+            raise SystemExit(130)
+
+    def _finish_parent_run(self, rows, csv_path, plots, sweep_dir: Path, status: str) -> None:
+        counts = {s: sum(r["result"]["status"] == s for r in rows) for s in ("FINISHED", "DIVERGED", "FAILED", "KILLED")}
+        metrics = {"jobs": len(rows), **{f"jobs_{k.lower()}": v for k, v in counts.items()}}
+        tags, params, artifacts = {}, {}, [csv_path, *plots]
+        best = best_job(rows)
+        if best is not None:
+            metrics["best_loss"] = best["result"]["final"]["loss"]
+            tags.update(best_job=str(best["job"]), best_overrides=" ".join(best["overrides"])[:5000])
+            if best["result"].get("mlflow_run_id"):
+                tags["best_run_id"] = best["result"]["mlflow_run_id"]
+        search = sweep_dir / "optimization_results.yaml"      # written by the optuna sweeper
+        if search.is_file():
+            found = OmegaConf.to_container(OmegaConf.load(search))
+            if "best_value" in found:
+                metrics[f"best_{found['metric']}"] = found["best_value"]
+                params.update({f"best.{key}": value for key, value in found["best_params"].items()})
+                tags["best_trial"] = str(found["best_trial"])
+            artifacts.append(search)
+        # FINISHED: the sweep ran to its end (KILLED: Ctrl-C); how its jobs ended is in jobs_* and the table
+        self._tracking("finish_parent", self.parent, metrics, tags, params, [str(p) for p in artifacts], status)
+        self.parent = None
+
+    def _wait_for_runs(self) -> None:
+        """The helper completes the jobs' child runs after the jobs have moved on: wait for the
+        last of them, and say which (if any) could not be completed (they ended FAILED)."""
+        if self.helper is None or self.parent is None:
+            return
+        try:
+            lines = self.helper.wait_for_runs()
+        except Exception as e:     # the helper is gone: the summary below says the same
+            lines = [f"the sweep's tracking helper failed ({type(e).__name__}: {e})"]
+        for line in lines:
+            print(f"calclab: error: {line}", file=sys.stderr, flush=True)
+
+    def _close_helper(self) -> None:
+        helper, self.helper = self.helper, None
+        if helper is not None:
+            helper.close()
+
+    def _stop_workers(self) -> None:
+        """Every job has returned: stop the joblib workers started by on_multirun_start, with
+        one line on their start-up, which ran while the sweep was prepared."""
+        warm, self.warm = self.warm, None
+        if warm is None:
+            return
+        reused = warm.used_by_launcher()
+        try:
+            reports = warm.reports(timeout=1.0)
+        except Exception:     # a worker died or never took its warm-up: the jobs say more
+            reports = []
+        warm.stop()
+        if not reused:
+            print("[sweep] the joblib launcher started new workers instead of the warmed-up ones "
+                  "(its executor arguments differ)", flush=True)
+        elif reports:
+            start = sum(r["process_start_s"] for r in reports) / len(reports)
+            imports = sum(r["import_s"] for r in reports) / len(reports)
+            loaded = sum(bool(r.get("kernels")) for r in reports)
+            print(f"[sweep] {len(reports)} joblib workers warmed up while the sweep was prepared "
+                  f"(mean: process start {start:.2f} s, imports {imports:.2f} s; kernels loaded in {loaded})",
+                  flush=True)
+
+    def _abandon(self) -> None:
+        """The sweep ended without on_multirun_end (Ctrl-C, a crash, a bad sweep override):
+        never leave the parent RUNNING; if no job ran at all, it never meant anything: delete it."""
+        if self.parent is None:
+            return
+        try:
+            jobs_ran = any(self.sweep_dir.glob("*/.hydra"))    # a job started (it may not have ended)
+            self._tracking("abandon_parent", self.parent, jobs_ran)
+            if not jobs_ran:
+                (self.sweep_dir / PARENT_FILE).unlink(missing_ok=True)
+        except Exception:
+            pass
+        finally:
+            self._close_helper()
+
+
+def _varies(key: str, rows) -> bool:
+    values = {next((o.split("=", 1)[1] for o in r["overrides"] if o.split("=", 1)[0] == key), None) for r in rows}
+    return len(values) > 1
+
+
+def _override_value(row, key: str) -> str:
+    for o in row["overrides"]:
+        k, _, v = o.partition("=")
+        if k.lstrip("+~") == key:
+            return v
+    return ""
+
+
+def summary_table(rows, swept: List[str]) -> List[Dict[str, Any]]:
+    """One dict per job: job number, each swept key, status, the final numbers, the reason."""
+    table = []
+    for r in rows:
+        res = r["result"]
+        entry = {"job": r["job"], **{k: _override_value(r, k) for k in swept}, "status": res.get("status")}
+        final = res.get("final") or {}
+        for key in SUMMARY_KEYS:
+            if isinstance(final.get(key), (int, float)):
+                entry[key] = final[key]
+        entry["steps"] = res.get("steps", "")
+        entry["message"] = (res.get("message") or "")[:120]
+        table.append(entry)
+    return table
+
+
+def write_csv(table, path: Path) -> Path:
+    fields: List[str] = []
+    for row in table:
+        fields += [k for k in row if k not in fields]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(table)
+    return path
+
+
+def print_table(table) -> None:
+    if not table:
+        print("[sweep] no job wrote a result")
+        return
+    fields: List[str] = []
+    for row in table:
+        fields += [k for k in row if k not in fields and k != "message"]
+    text = [[_fmt(row.get(k, "")) for k in fields] for row in table]
+    widths = [max(len(f), *(len(t[i]) for t in text)) for i, f in enumerate(fields)]
+    print("[sweep] summary")
+    print("  " + "  ".join(f.ljust(w) for f, w in zip(fields, widths)))
+    for row, t in zip(table, text):
+        line = "  " + "  ".join(v.ljust(w) for v, w in zip(t, widths))
+        print(line + (f"  {row['message']}" if row.get("status") != "FINISHED" and row.get("message") else ""))
+
+
+def _fmt(v) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def best_job(rows):
+    done = [r for r in rows if r["result"].get("status") == "FINISHED"
+            and isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
+    return min(done, key=lambda r: r["result"]["final"]["loss"]) if done else None
+
+
+def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
+    """final loss against each swept key (one point per job, failed jobs marked), and the loss
+    curves of every job overlaid, coloured by the first swept key.  Fixed-margin figures
+    (runner.outputs.plots): the margins fit the swept values' labels and the legend."""
+    from runner.outputs.plots import save
+
+    done = [r for r in rows if isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
+    if not done:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for key in swept:
+        path = out_dir / f"final_loss_by_{key.replace('/', '_')}.png"
+        save(final_loss_plot(done, key), path)
+        paths.append(path)
+    path = out_dir / "loss_curves.png"
+    save(loss_curves_plot(done, swept[0] if swept else None), path)
+    return paths + [path]
+
+
+def final_loss_plot(done, key: str):
+    from runner.outputs.plots import category_figure, category_ticks, fit_title
+
+    labels = [_override_value(r, key) for r in done]
+    cats = sorted(set(labels), key=_numeric_first)
+    fig = category_figure(cats)
+    ax = fig.add_subplot()
+    xs = [cats.index(v) for v in labels]
+    ys = [max(r["result"]["final"]["loss"], 1e-300) for r in done]
+    ok = [r["result"]["status"] == "FINISHED" for r in done]
+    ax.scatter([x for x, o in zip(xs, ok) if o], [y for y, o in zip(ys, ok) if o], label="finished")
+    if not all(ok):
+        ax.scatter([x for x, o in zip(xs, ok) if not o], [y for y, o in zip(ys, ok) if not o],
+                   marker="x", color="red", label="diverged / failed")
+    category_ticks(ax, cats)
+    ax.set_yscale("log")
+    ax.set(xlabel=key, ylabel="final loss")
+    fit_title(ax, f"final loss by {key}")
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def loss_curves_plot(done, group_key: Optional[str]):
+    import matplotlib
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    from runner.outputs.plots import fit_title, legend_figure, legend_right
+
+    groups = sorted({_override_value(r, group_key) if group_key else "" for r in done}, key=_numeric_first)
+    labels = [f"{group_key}={g}" if group_key else "jobs" for g in groups]
+    fig = legend_figure(labels)
+    ax = fig.add_subplot()
+    if len(groups) <= 10:
+        colors = {g: f"C{i}" for i, g in enumerate(groups)}
+    else:                        # more groups than distinct colours: an ordered colour map
+        cmap = matplotlib.colormaps["viridis"]
+        colors = {g: cmap(i / (len(groups) - 1)) for i, g in enumerate(groups)}
+    span = (np.inf, -np.inf)     # y-range of the finished jobs: diverged curves (dotted) are clipped
+    for r in done:
+        traj = Path(r["dir"]) / "trajectory.npz"
+        if not traj.is_file():
+            continue
+        with np.load(traj) as t:
+            if "loss" not in t.files:
+                continue
+            loss = np.abs(t["loss"])
+        g = _override_value(r, group_key) if group_key else ""
+        finished = r["result"]["status"] == "FINISHED"
+        ax.plot(np.arange(loss.size), np.maximum(loss, 1e-300), color=colors[g], alpha=0.7, lw=1,
+                ls="-" if finished else ":")
+        if finished and np.isfinite(loss).all():
+            span = (min(span[0], loss.min()), max(span[1], loss.max()))
+    ax.set_yscale("log")
+    if np.isfinite(span).all() and span[1] > 0:
+        ax.set_ylim(max(span[0], 1e-300) / 3, span[1] * 3)
+    ax.set(xlabel="step", ylabel="loss")
+    fit_title(ax, "loss curves of every job (dotted: diverged or failed)")
+    legend_right(ax, [Line2D([], [], color=colors[g]) for g in groups], labels)
+    return fig
+
+
+def _numeric_first(v: str):
+    try:
+        return (0, float(v), v)
+    except ValueError:
+        return (1, 0.0, v)
+
+
+def check_ray_address(config: DictConfig, timeout: float = 5.0) -> None:
+    """A Ray cluster address that does not answer is one error line before any job starts
+    (Ray itself retries for minutes).  ``auto``, ``local`` and no address are not checked."""
+    import socket
+
+    address = OmegaConf.select(config, "hydra.launcher.ray.init.address", default=None)
+    if not address or str(address) in ("auto", "local"):
+        return
+    text = str(address).split("://", 1)[-1]
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("hydra.launcher.ray.init.address", f"expected HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError("hydra.launcher.ray.init.address",
+                          f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+                          f"`ray start --head` or drop the address for a local Ray") from None
+
+
+def _warm_up(config: DictConfig) -> None:
+    """Load (or compile once) the task's numba kernels here, before any worker loads them."""
+    from runner.tasks import registry
+
+    try:
+        task = registry.load_task(config.get("task"))
+    except Exception:
+        return   # the jobs report the bad task themselves
+    warm = getattr(task, "warmup", None)
+    if warm is not None:
+        start = time.perf_counter()
+        warm()
+        print(f"[sweep] kernels ready in {time.perf_counter() - start:.2f} s", flush=True)

@@ -1,0 +1,18 @@
+"""MLflow: what a run records and how it gets there.
+
+``store`` holds the ``tracking`` group's schemas and everything that talks to an MLflow
+store: experiments, runs, params, downsampled metrics, artifacts, a sweep's parent run, and
+:func:`load_trajectory` to read a run's full trajectory back.  ``worker`` is the helper
+process that ``python -m runner`` forks at start-up so that importing MLflow and writing to
+the store overlap with the task.  Tracking only reads a Result; it never decides anything
+about a run.  May import: ``runner.result``, ``runner.errors``, ``runner.outputs.files``.
+"""
+
+
+def load_trajectory(run_id: str, tracking_uri=None):
+    """A run's full trajectory from its ``trajectory.npz`` artifact (see
+    :func:`runner.tracking.store.load_trajectory`); here so that
+    ``from runner.tracking import load_trajectory`` works without importing MLflow first."""
+    from runner.tracking.store import load_trajectory as load
+
+    return load(run_id, tracking_uri)

@@ -1,0 +1,354 @@
+"""MLflow tracking: reads a finished Result and records it; decides nothing about the run.
+
+Store: ``tracking.uri``, else ``$MLFLOW_TRACKING_URI``, else an SQLite database at
+``<cwd>/outputs/mlflow.db`` with artifacts under ``<cwd>/outputs/mlartifacts`` (absolute
+paths, so Hydra's run directories never move the store).  One MLflow experiment per task
+(``calclab-<task>``).  The run is created after the task has finished (with the task's
+real start time) and always terminated, so no run is left RUNNING.
+
+Metrics are sent with ``log_batch`` (1000 per call; one call per step is ~30x slower).  A
+series longer than ``max_points`` is logged as a min/max-preserving downsample (the first
+and last step, every bucket's extremes); ``trajectory.npz`` keeps every step and loads
+back with :func:`load_trajectory`.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from runner.errors import ConfigError
+from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
+
+MAX_PARAM_LENGTH = 6000      # MLflow's limit on a param value
+MAX_BATCH_METRICS = 1000     # MLflow's limit per log_batch call
+MAX_BATCH_PARAMS = 100
+MLFLOW_STATUS = {FINISHED: "FINISHED", DIVERGED: "FAILED", FAILED: "FAILED", KILLED: "KILLED"}
+VERSION_PACKAGES = ("calclab", "numpy", "numba", "mlflow", "hydra-core", "omegaconf", "sympy")
+
+
+@dataclass
+class MlflowTracking:
+    name: str = "mlflow"
+    uri: Optional[str] = None
+    artifact_location: Optional[str] = None
+    experiment: Optional[str] = None
+    run_name: Optional[str] = None
+    max_points: int = 1000
+    plots: bool = True
+    fork: bool = True
+
+    def check(self):
+        if self.max_points < 8:
+            raise ConfigError("max_points", f"must be >= 8, got {self.max_points}")
+
+
+@dataclass
+class NoTracking:
+    name: str = "none"
+    plots: bool = True
+
+
+SCHEMAS = {"mlflow": MlflowTracking, "none": NoTracking}
+
+
+# ---- store -------------------------------------------------------------------------------
+
+def default_uri(cwd: Optional[Path] = None) -> str:
+    return f"sqlite:///{(Path(cwd or os.getcwd()) / 'outputs' / 'mlflow.db').resolve()}"
+
+
+def resolve_store(uri: Optional[str] = None, artifact_location: Optional[str] = None,
+                  cwd: Optional[Path] = None) -> Tuple[str, Optional[str]]:
+    """(tracking URI, artifact root or None to let the server decide)."""
+    cwd = Path(cwd or os.getcwd())
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(cwd)
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        db = Path(uri[len("sqlite:///"):])
+        if not db.is_absolute():  # relative to where the user ran the command
+            uri = f"sqlite:///{(cwd / db).resolve()}"
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        db.parent.mkdir(parents=True, exist_ok=True)
+        if artifact_location is None:   # MLflow's own default would be ./mlruns under the cwd
+            artifact_location = str(db.parent / "mlartifacts")
+    return uri, artifact_location
+
+
+def experiment_id(client, name: str, artifact_root: Optional[str]) -> str:
+    """Get or create the experiment; safe against another process creating it first."""
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        location = f"{Path(artifact_root).resolve().as_uri()}/{name}" if artifact_root else None
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except Exception:
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
+
+
+# ---- what gets logged --------------------------------------------------------------------
+
+def downsample(steps: np.ndarray, values: np.ndarray, max_points: int) -> Tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points that draw the same curve: split the series into
+    ``max_points // 4`` buckets and keep each bucket's first, last, smallest and largest
+    value (the M4 aggregation of Jugel et al., VLDB 2014).  The first and last step and the
+    global extremes are always kept; non-finite values are kept where they first occur."""
+    n = len(steps)
+    if n <= max_points:
+        return steps, values
+    buckets = max(1, max_points // 4)
+    # equal-count buckets, the first n % buckets of them one longer (as np.array_split)
+    sizes = np.full(buckets, n // buckets, dtype=np.int64)
+    sizes[: n % buckets] += 1
+    edges = np.concatenate([[0], np.cumsum(sizes)])
+    keep: List[int] = []
+    finite = np.isfinite(values)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi <= lo:
+            continue
+        keep += [lo, hi - 1]
+        seg_ok = finite[lo:hi]
+        if seg_ok.any():
+            seg = np.where(seg_ok, values[lo:hi], np.nan)
+            keep += [lo + int(np.nanargmin(seg)), lo + int(np.nanargmax(seg))]
+        if not seg_ok.all():
+            keep.append(lo + int(np.argmin(seg_ok)))
+    idx = np.unique(np.asarray(keep, dtype=np.int64))
+    return steps[idx], values[idx]
+
+
+def flatten(node, prefix: str = "") -> Dict[str, str]:
+    """Dotted keys -> string values (lists as JSON), truncated to MLflow's param limit."""
+    out: Dict[str, str] = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    text = json.dumps(node) if isinstance(node, (list, tuple)) else str(node)
+    if len(text) > MAX_PARAM_LENGTH:
+        text = text[: MAX_PARAM_LENGTH - 20] + f"...[{len(text)} chars]"
+    out[prefix[:-1]] = text
+    return out
+
+
+# Both are fixed for the life of a process (the code it runs was loaded at its start) and cost
+# ~10 ms a call (a git subprocess, a scan of the installed distributions): a sweep's helper
+# records every job's run, so they are looked up once.
+@functools.lru_cache(maxsize=None)
+def _git_commit() -> Optional[str]:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=None)
+def _versions() -> Dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for pkg in VERSION_PACKAGES:
+        try:
+            found[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def run_tags(cfg, result: Result, overrides: Sequence[str]) -> Dict[str, str]:
+    tags = {"task": str(cfg.task), "seed": str(cfg.seed), "calclab.status": result.status,
+            "overrides": " ".join(overrides), "mlflow.source.name": "calclab",
+            "mlflow.source.type": "LOCAL"}
+    for key in ("problem", "optimizer", "integrator", "integrand", "model", "data"):
+        if key in result.info:
+            tags[key] = str(result.info[key])
+    if result.message:
+        tags["calclab.message"] = result.message[:5000]
+    commit = _git_commit()
+    if commit:
+        tags["git_commit"] = commit
+        tags["mlflow.source.git.commit"] = commit
+    tags.update({f"version.{k}": v for k, v in _versions().items()})
+    tags.update({k: str(v) for k, v in result.tags.items()})
+    return tags
+
+
+def default_run_name(cfg, overrides: Sequence[str]) -> str:
+    return " ".join(overrides) if overrides else f"{cfg.task} (defaults)"
+
+
+def _chunks(items: List, size: int) -> Iterable[List]:
+    for i in range(0, len(items), size):
+        yield items[i: i + size]
+
+
+def store_of(tcfg: MlflowTracking, cfg) -> Tuple[str, Optional[str], str]:
+    """(tracking URI, artifact root, experiment name) of a single run."""
+    uri, artifact_root = resolve_store(tcfg.uri, tcfg.artifact_location)
+    return uri, artifact_root, tcfg.experiment or f"calclab-{cfg.task}"
+
+
+def import_store_modules() -> None:
+    """Import what opening a store and logging a run need (~2 s; see runner.tracking.worker)."""
+    import mlflow.entities  # noqa: F401
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    from mlflow.tracking import MlflowClient  # noqa: F401
+
+
+def open_store(uri: str, artifact_root: Optional[str], experiment: str):
+    """(client, experiment id, uri): the store opened (its schema created on first use) and
+    the experiment found or created.  No run is created."""
+    with store_lock(uri):
+        client = client_for(uri)
+        return client, experiment_id(client, experiment, artifact_root), uri
+
+
+@contextmanager
+def store_lock(uri: str):
+    """Parallel jobs on one SQLite file take turns (an exclusive lock on ``<db>.lock``), so no
+    job fails on 'database is locked' and no point is lost; servers handle their own writes."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    with open(uri[len("sqlite:///"):] + ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def client_for(uri: str):
+    """An MlflowClient for ``uri``, without MLflow's INFO lines about creating a store's tables
+    (they would interleave with calclab's own one-line messages on stderr)."""
+    import logging
+
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri=uri)
+
+
+def record_run(client, exp_id: str, uri: str, tcfg, cfg, result: Result, files: Sequence, overrides: Sequence[str],
+               started: float, finished: float, parent: Optional[Dict[str, str]] = None) -> str:
+    """Create the run, log params, metrics (downsampled above ``max_points``) and artifacts,
+    and terminate it with the result's status; returns the run id."""
+    with store_lock(uri):
+        run_id = create_run(client, exp_id, tcfg, cfg, result, overrides, started, parent)
+        fill_run(client, run_id, tcfg, cfg, result, files, finished)
+    return run_id
+
+
+def create_run(client, exp_id: str, tcfg, cfg, result: Result, overrides: Sequence[str], started: float,
+               parent: Optional[Dict[str, str]] = None) -> str:
+    """The run, created RUNNING with its tags and name; :func:`fill_run` completes it."""
+    tags = run_tags(cfg, result, overrides)
+    if parent:
+        tags["mlflow.parentRunId"] = parent["parent_run_id"]
+    run = client.create_run(exp_id, start_time=int(started * 1000), tags=tags,
+                            run_name=tcfg.run_name or default_run_name(cfg, overrides))
+    return run.info.run_id
+
+
+def fill_run(client, run_id: str, tcfg, cfg, result: Result, files: Sequence, finished: float,
+             turn=nullcontext) -> None:
+    """Log a created run's params, metrics and artifacts and terminate it with the result's
+    status (FAILED if a write raised; the error propagates).  Each write is one short store
+    transaction (a params batch, at most 1000 metric points, an artifact), made inside
+    ``turn()``: a sweep's helper passes its turns there, so that a job waiting for
+    :func:`create_run` waits for one write at most (runner.tracking.worker)."""
+    from mlflow.entities import Metric, Param
+    from omegaconf import OmegaConf
+
+    status = "FAILED"
+    try:
+        params = flatten(OmegaConf.to_container(cfg, resolve=True))
+        writes = [functools.partial(client.log_batch, run_id, params=batch)
+                  for batch in _chunks([Param(k, v) for k, v in params.items()], MAX_BATCH_PARAMS)]
+        stamp = int(finished * 1000)
+        metrics = []
+        for name, series in result.metrics.items():
+            steps, values = downsample(series.steps, series.values, tcfg.max_points)
+            metrics += [Metric(name, float(v), stamp, int(s)) for s, v in zip(steps, values)]
+        writes += [functools.partial(client.log_batch, run_id, metrics=batch)
+                   for batch in _chunks(metrics, MAX_BATCH_METRICS)]
+        for path in map(Path, files):
+            sub = path.parent.name if path.parent.name == "plots" else None
+            writes.append(functools.partial(client.log_artifact, run_id, str(path), artifact_path=sub))
+        for write in writes:
+            with turn():
+                write()
+        status = MLFLOW_STATUS[result.status]
+    finally:
+        with turn():
+            client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
+
+
+# ---- a sweep's parent run (runner.sweep.callback; from the helper of runner.tracking.worker) ----------
+
+def start_parent(uri: str, artifact_root: Optional[str], experiment: str, name: str, tags: Dict[str, str],
+                 params: Dict[str, str]) -> Dict[str, str]:
+    """Open the store (creating its schema), get or create the experiment and create a
+    sweep's parent run: {tracking_uri, experiment_id, parent_run_id} for its jobs."""
+    client, exp_id, uri = open_store(uri, artifact_root, experiment)
+    with store_lock(uri):
+        run_id = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
+        for key, value in params.items():
+            client.log_param(run_id, key, value)
+    return {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}
+
+
+def finish_parent(parent: Dict[str, str], metrics: Dict[str, float], tags: Dict[str, str],
+                  params: Dict[str, str], artifacts: Sequence[str], status: str = "FINISHED") -> None:
+    """Log a sweep's summary to its parent run (artifacts under ``summary/``) and end it."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    client, run_id, stamp = client_for(parent["tracking_uri"]), parent["parent_run_id"], int(time.time() * 1000)
+    with store_lock(parent["tracking_uri"]):
+        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
+                         params=[Param(k, str(v)) for k, v in params.items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()])
+        for path in artifacts:
+            client.log_artifact(run_id, str(path), artifact_path="summary")
+        client.set_terminated(run_id, status)
+
+
+def abandon_parent(parent: Dict[str, str], jobs_ran: bool) -> None:
+    """A sweep that stopped before its end: its parent run ends KILLED, or is deleted if no job
+    ran (it never meant anything)."""
+    client = client_for(parent["tracking_uri"])
+    with store_lock(parent["tracking_uri"]):
+        if jobs_ran:
+            client.set_terminated(parent["parent_run_id"], "KILLED")
+        else:
+            client.delete_run(parent["parent_run_id"])
+
+
+def load_trajectory(run_id: str, tracking_uri: Optional[str] = None) -> Dict[str, np.ndarray]:
+    """The full trajectory of a run, by run id:
+    ``python -c "from runner.tracking.store import load_trajectory as L; print(L('RUN_ID'))"``."""
+    import mlflow
+
+    uri, _ = resolve_store(tracking_uri)
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="trajectory.npz", tracking_uri=uri)
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
