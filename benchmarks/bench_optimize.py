@@ -37,7 +37,7 @@ def gd_calclab(steps: int):
 
     from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
     from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
-    from runner.tasks.optimize import OptimizeKnobs, Run
+    from runner.descent.driver import DescentInputs, DescentKnobs as OptimizeKnobs, Run
 
     problem = build_problem(PROBLEM_SCHEMAS["quadratic"](A=[[1.0]], b=[-4.0], c=5.0, x0=[0.0]), 0)
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=0.1))
@@ -45,7 +45,7 @@ def gd_calclab(steps: int):
     knobs = OptimizeKnobs(steps=steps, grad_tol=0.0, record_params=1)
 
     def go():
-        r = Run(problem, opt_id, hp, sched_id, sp, 0.1, 0.0, 0, 0, knobs)
+        r = Run(problem, DescentInputs(opt_id, hp, sched_id, sp, 0.1), knobs)
         r.step(steps)
         assert np.isclose(r.theta[0], 2.0) and np.isfinite(r.loss[-1])
     return go
@@ -138,7 +138,7 @@ def adam_calclab(X, y, steps: int):
 
     from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
     from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
-    from runner.tasks.optimize import OptimizeKnobs, Run
+    from runner.descent.driver import DescentInputs, DescentKnobs as OptimizeKnobs, Run
 
     from runner.problems.data import DataConfig, aligned
 
@@ -150,7 +150,7 @@ def adam_calclab(X, y, steps: int):
     knobs = OptimizeKnobs(steps=steps, grad_tol=0.0, record_params=1)
 
     def go():
-        r = Run(problem, opt_id, hp, sched_id, sp, 1e-2, 0.0, 0, 0, knobs)
+        r = Run(problem, DescentInputs(opt_id, hp, sched_id, sp, 1e-2), knobs)
         r.step(steps)
     return go
 

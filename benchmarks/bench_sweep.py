@@ -45,7 +45,7 @@ IMPORT_GROUPS = {
     "Hydra, the joblib job wrapper, the app": "import hydra_plugins.hydra_joblib_launcher._core, runner.app",
     "MLflow and its SQLAlchemy store": "import mlflow.store.tracking.sqlalchemy_store, mlflow.tracking",
     "matplotlib (object API, Agg)": "import matplotlib.figure, matplotlib.backends.backend_agg",
-    "the task and its kernels (numba cache)": "from runner import app; t = app.load_task({task!r}); "
+    "the task and its kernels (numba cache)": "from runner.tasks import registry; t = registry.load_task({task!r}); "
                                               "getattr(t, 'warmup', lambda: None)()",
 }
 
@@ -97,6 +97,7 @@ def job_parts(job_overrides, repeat: int = 5):
     from hydra import compose, initialize_config_module
 
     from runner import app
+    from runner.tasks import registry
     from runner.outputs import files as outputs
     from runner.tracking import store as tracking
     from runner.tracking import route
@@ -116,7 +117,7 @@ def job_parts(job_overrides, repeat: int = 5):
             cfg = compose(config_name="config", overrides=overrides)
             t1 = time.perf_counter()
             task, validated = app.validate(cfg)
-            ctx = app.TaskContext(run_dir=tmp / f"job{i}", seed=int(cfg.seed), quiet=True, validated=validated)
+            ctx = registry.TaskContext(run_dir=tmp / f"job{i}", seed=int(cfg.seed), quiet=True, validated=validated)
             started = time.time()
             result = task.run(cfg, ctx)
             t2 = time.perf_counter()

@@ -32,7 +32,7 @@ def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=F
     from kernels.train_fast import gd_mlp
     from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
     from runner.problems.problem import Problem
-    from runner.tasks.optimize import Run
+    from runner.descent.driver import DescentInputs, Run
     from runner.tasks.train import TrainKnobs
 
     P = mlp_P(sizes, acts, loss)
@@ -40,7 +40,7 @@ def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=F
     x0 = np.random.default_rng(0).normal(scale=0.1, size=count)
     vg = K.mlp_value_grad_f32 if f32 else K.mlp_value_grad
     problem = Problem("mlp", "bench", count, x0, vg, None, P, X, y, [], [], X.shape[0],
-                      gd_loop=None if f32 else gd_mlp)           # as runner.tasks.train.network_problem
+                      gd_loop=None if f32 else gd_mlp)           # as runner.train.models.MLP.network
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=lr))
     sid, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
     knobs = TrainKnobs(steps=steps, batch_size=batch, record_params=0)
@@ -48,7 +48,7 @@ def calclab_case(sizes, acts, loss, X, y, batch, steps, lr, f32=False, generic=F
     full = batch >= X.shape[0]
 
     def go():
-        r = Run(problem, opt_id, hp, sid, sp, lr, 0.0, 0 if full else batch, 0, knobs)
+        r = Run(problem, DescentInputs(opt_id, hp, sid, sp, lr, batch=0 if full else batch), knobs)
         if generic:         # the shared descent loop, as momentum, Adam or a schedule would run it
             r.fast = None
         elif full and not f32:

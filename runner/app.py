@@ -13,7 +13,7 @@ import time
 import traceback
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
 from omegaconf import DictConfig
 
@@ -23,7 +23,7 @@ from runner.outputs import report
 from runner.errors import CalclabError, ConfigError
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 from runner.config.validate import validate_group, validate_node
-from runner.tasks.registry import TASKS, TaskContext, load_task  # noqa: F401  (TASKS: the task list)
+from runner.tasks.registry import TaskContext, load_task
 
 ROOT_KEYS = {"task", "seed", "quiet", "tracking", "sweep"}
 EXIT_CODES = {FINISHED: 0, DIVERGED: 3, FAILED: 1, KILLED: 130}

@@ -52,6 +52,8 @@ class Result:
     # extra MLflow tags decided by the task (e.g. numba compile seconds).
     tags: Dict[str, str] = field(default_factory=dict)
     plots: List[Plot] = field(default_factory=list)
+    # a readable report (tables) the task composed; printed at the end of the run unless quiet
+    report: str = ""
 
     def __post_init__(self):
         if self.status not in STATUSES:

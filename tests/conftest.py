@@ -42,7 +42,7 @@ class NullProgress:
 
 
 def descent_outcome(run, chunks):
-    """Step a runner.tasks.optimize.Run in the given chunks; (last status, steps, theta, loss, grad
+    """Step a runner.descent.driver.Run in the given chunks; (last status, steps, theta, loss, grad
     norm, lr, recorded iterates, recorded gradients): what fast and generic loops must agree on."""
     statuses = [run.step(n) for n in chunks]
     t = run.t
@@ -51,9 +51,17 @@ def descent_outcome(run, chunks):
             run.lr[:t + 1].copy(), run.traj_theta[:kept].copy(), run.traj_grad[:kept].copy())
 
 
-def task_context(tmp_path, seed=0, validated=None):
-    return SimpleNamespace(run_dir=Path(tmp_path), seed=seed, quiet=True, validated=validated or {},
+def task_context(tmp_path, validated, seed=0):
+    return SimpleNamespace(run_dir=Path(tmp_path), seed=seed, quiet=True, validated=validated,
                            progress=lambda total, desc: NullProgress())
+
+
+def run_task(cfg, tmp_path, seed=0):
+    """The task of ``cfg`` run in-process after the CLI's own validation; its Result."""
+    from runner import app
+
+    task, validated = app.validate(cfg)
+    return task.run(cfg, task_context(tmp_path, validated, seed))
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ import pytest
 import sympy as sp
 
 from runner.errors import ConfigError
-from runner.tasks import analyze
-from tests.conftest import compose, task_context
+from tests.conftest import compose, run_task
 
 
 def run(tmp_path, *overrides):
     cfg = compose(["task=analyze", "tracking=none", "quiet=true", *overrides])
-    return analyze.run(cfg, task_context(tmp_path))
+    return run_task(cfg, tmp_path)
 
 
 def test_quadratic_form_at_the_origin(tmp_path):

@@ -7,14 +7,13 @@ import pytest
 
 from runner.errors import ConfigError
 from runner.result import FAILED, FINISHED
-from runner.tasks import constrained
-from tests.conftest import compose, task_context
+from tests.conftest import compose, run_task
 
 
 def run(tmp_path, f, g, objective="min", *extra):
     cfg = compose(["task=constrained", "tracking=none", "quiet=true", "problem=expr", f"problem.f='{f}'",
                    "constraint.g=[" + ", ".join(f"'{gi}'" for gi in g) + "]", f"objective={objective}", *extra])
-    return constrained.run(cfg, task_context(tmp_path))
+    return run_task(cfg, tmp_path)
 
 
 def test_maximise_xy_on_a_line(tmp_path):
@@ -101,7 +100,7 @@ def test_bad_constraints_are_config_errors(tmp_path, g, key, text):
 def test_missing_constraint_is_a_config_error(tmp_path):
     cfg = compose(["task=constrained", "tracking=none", "problem=expr", "problem.f='x*y'"])
     with pytest.raises(ConfigError, match="constraint.g: give at least one constraint"):
-        constrained.run(cfg, task_context(tmp_path))
+        run_task(cfg, tmp_path)
 
 
 def test_through_the_app_a_failed_run_is_not_left_running(run_app, mlflow_uri):

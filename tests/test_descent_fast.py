@@ -9,14 +9,14 @@ from kernels.descent_fast import gd_quadratic
 
 from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
 from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
-from runner.tasks.optimize import OptimizeKnobs, Run
+from runner.descent.driver import DescentInputs, DescentKnobs as OptimizeKnobs, Run
 
 
 def make_run(A, b, x0, lr, steps, grad_tol=0.0, every=1, fast=True):
     problem = build_problem(PROBLEM_SCHEMAS["quadratic"](A=A, b=b, c=5.0, x0=x0), 0)
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=lr))
     sched_id, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
-    run = Run(problem, opt_id, hp, sched_id, sp, lr, 0.0, 0, 0,
+    run = Run(problem, DescentInputs(opt_id, hp, sched_id, sp, lr),
               OptimizeKnobs(steps=steps, grad_tol=grad_tol, record_params=every))
     assert run.fast is gd_quadratic           # the quadratic problem brings its loop
     run.fast = gd_quadratic if fast else None

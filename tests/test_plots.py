@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from runner import app
 from runner.outputs import plots
-from tests.conftest import compose, task_context
+from tests.conftest import compose, run_task
 
 
 def overflow(fig) -> float:
@@ -23,8 +22,7 @@ def overflow(fig) -> float:
 
 def optimize_figures(tmp_path, *overrides):
     cfg = compose([*overrides, "tracking=none", "quiet=true"])
-    task, validated = app.validate(cfg)
-    result = task.run(cfg, task_context(tmp_path, validated=validated))
+    result = run_task(cfg, tmp_path)
     return result, {name: draw() for name, draw in result.plots}
 
 

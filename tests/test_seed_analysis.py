@@ -11,17 +11,14 @@ import numpy as np
 import pytest
 
 from runner.expr.compile import parse_expression
-from tests.conftest import compose, task_context
+from tests.conftest import compose, run_task
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "conf" / "experiment" / "seed"
 
 
 def preset(tmp_path, name, *extra):
     cfg = compose([f"+experiment=seed/{name}", "tracking=none", "quiet=true", *extra])
-    from runner.tasks import analyze, constrained
-
-    task = analyze if cfg.task == "analyze" else constrained
-    return task.run(cfg, task_context(tmp_path))
+    return run_task(cfg, tmp_path)
 
 
 def same_function(text, expected_text):
@@ -258,11 +255,10 @@ def test_analyze_convexity_hinge(tmp_path):
 
 def test_a_non_convex_loss_is_caught_with_a_witness(tmp_path):
     """The sampled test can fail: Rosenbrock's Hessian is indefinite near x = 0, y > 0."""
-    from runner.tasks import analyze
 
     cfg = compose(["task=analyze", "problem=rosenbrock", "tracking=none", "analyze.box=[-2,2]",
                    "analyze.critical_points=false"])
-    c = analyze.run(cfg, task_context(tmp_path)).final["convexity"]
+    c = run_task(cfg, tmp_path).final["convexity"]
     assert c["convex"] is False and c["min_eigenvalue"] < 0
     x, y = c["where"]
     H = np.array([[1200 * x * x - 400 * y + 2, -400 * x], [-400 * x, 200]])

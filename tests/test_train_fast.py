@@ -11,7 +11,7 @@ from kernels import mlp as K
 from kernels.train_fast import gd_mlp
 from runner.config.optim import OPTIM_SCHEMAS, SCHEDULE_SCHEMAS, schedule_to_kernel, to_kernel
 from runner.problems.problem import Problem
-from runner.tasks.optimize import Run
+from runner.descent.driver import DescentInputs, Run
 from runner.tasks.train import TrainKnobs
 
 ACTS = {"identity": K.IDENTITY, "sigmoid": K.SIGMOID, "tanh": K.TANH, "relu": K.RELU, "leaky_relu": K.LEAKY_RELU}
@@ -34,7 +34,7 @@ def make_run(sizes, acts, loss, bias, n, lr, steps, *, l2=0.0, grad_tol=0.0, eve
                       [], [], n, gd_loop=gd_mlp)
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=lr))
     sched_id, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
-    run = Run(problem, opt_id, hp, sched_id, sp, lr, 0.0, 0, 0,
+    run = Run(problem, DescentInputs(opt_id, hp, sched_id, sp, lr),
               TrainKnobs(steps=steps, grad_tol=grad_tol, batch_size=None, record_params=every))
     assert run.fast is gd_mlp
     run.fast = gd_mlp if fast else None
@@ -109,13 +109,12 @@ def test_is_chain():
 def _seed_network(*overrides):
     from conftest import compose
 
-    from runner.tasks import train
-    from runner.config.validate import validate_group
+    from runner import app
+    from runner.train.data import load
 
     cfg = compose(["+experiment=seed/backprop_111", *overrides])
-    model = validate_group("model", cfg.model, train.GROUPS["model"])
-    data = train.load(validate_group("data", cfg.data, train.DATA_SCHEMAS), 0)
-    return train.network_problem(model, data, 0)[0]
+    _, validated = app.validate(cfg)
+    return validated["model"].network(load(validated["data"], 0), 0).problem
 
 
 def test_the_tutorials_network_runs_the_width_one_loop():
@@ -127,7 +126,7 @@ def test_the_tutorials_network_runs_the_width_one_loop():
     assert problem.gd_loop is gd_mlp
     opt_id, hp = to_kernel(OPTIM_SCHEMAS["gd"](lr=0.1))
     sched_id, sp = schedule_to_kernel(SCHEDULE_SCHEMAS["constant"]())
-    run = Run(problem, opt_id, hp, sched_id, sp, 0.1, 0.0, 0, 0, TrainKnobs(steps=1, batch_size=None))
+    run = Run(problem, DescentInputs(opt_id, hp, sched_id, sp, 0.1), TrainKnobs(steps=1, batch_size=None))
     assert run.fast is gd_mlp
     run.step(1)
     np.testing.assert_allclose(run.theta, [0.4006, 0.1011, 0.6045, 0.2078], atol=6e-5)

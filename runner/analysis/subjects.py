@@ -75,3 +75,28 @@ def point_vector(value: Any, subject: Subject, key: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ConfigError(key, f"must be finite, got {value!r}")
     return arr
+
+
+def box_for(knobs_box, a: np.ndarray, key: str, half_width: float = 3.0):
+    """(lo, hi) arrays from [lo, hi] (every axis) or [[lo, hi], ...]; default a ± half_width."""
+    n = a.size
+    if knobs_box is None:
+        return a - half_width, a + half_width
+    box = list(knobs_box)
+    try:
+        if len(box) == 2 and all(isinstance(b, (int, float)) for b in box):
+            lo, hi = np.full(n, float(box[0])), np.full(n, float(box[1]))
+        else:
+            pairs = np.asarray([[float(p[0]), float(p[1])] for p in box])
+            if pairs.shape != (n, 2):
+                raise ConfigError(key, f"needs [lo, hi] or {n} pairs [[lo, hi], ...], got {len(box)}")
+            lo, hi = pairs[:, 0], pairs[:, 1]
+    except (TypeError, ValueError, IndexError):
+        raise ConfigError(key, f"must be [lo, hi] or [[lo, hi], ...] of numbers, got {knobs_box}") from None
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
+        raise ConfigError(key, f"needs finite lo < hi on every axis, got {knobs_box}")
+    return lo, hi
+
+
+def an_point(a) -> str:
+    return "(" + ", ".join(f"{x:g}" for x in np.atleast_1d(a)) + ")"

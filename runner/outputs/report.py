@@ -21,10 +21,13 @@ def _fmt(value) -> str:
 def print_summary(result: Result, run_dir: Path, run_id: Optional[str], stream=None) -> None:
     out = stream or sys.stdout
     head = " ".join(f"{k}={_fmt(v)}" for k, v in result.info.items() if not isinstance(v, (dict, list)))
+    if result.report:     # the task's own tables say what final holds: not repeated here
+        print(result.report, file=out)
     print(f"[{result.task}] {result.status} {head}", file=out)
-    width = max((len(k) for k in result.final), default=0)
-    for key, value in result.final.items():
-        print(f"  {key:<{width}}  {_fmt(value)}", file=out)
+    if not result.report:
+        width = max((len(k) for k in result.final), default=0)
+        for key, value in result.final.items():
+            print(f"  {key:<{width}}  {_fmt(value)}", file=out)
     if result.message:
         print(f"  {result.message}", file=out)
     print(f"  run dir: {run_dir}", file=out)

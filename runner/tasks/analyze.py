@@ -23,16 +23,15 @@ from runner.analysis import critical
 from runner.analysis import plots
 from runner.analysis import taylor
 from runner.analysis.report import analyze_text
-from runner.analysis.subjects import PROBLEM_SCHEMAS, point_vector, problem_subject
+from runner.analysis.subjects import PROBLEM_SCHEMAS, an_point, box_for, point_vector, problem_subject
 from runner.errors import ConfigError
 from runner.result import FINISHED, Result, Series
-from runner.config.validate import in_range, one_of, validate_group, validate_node
+from runner.config.validate import in_range, one_of
 
 GROUPS = {"problem": PROBLEM_SCHEMAS}
 MAX_ORDER = 20                # derivatives / Taylor order k: jets are exact, but k! overflows soon after
 MAX_ORDER_WITHOUT_GRAPH = 2   # named/data problems: gradient and Hessian only
 MAX_SYMBOLIC_HESSIAN_DIM = 6  # print the symbolic Hessian up to this many variables
-DEFAULT_BOX_HALF_WIDTH = 3.0
 
 
 @dataclass
@@ -70,15 +69,6 @@ class AnalyzeKnobs:
 SCHEMA = AnalyzeKnobs
 
 
-def _validated(cfg, ctx):
-    v = dict(getattr(ctx, "validated", {}) or {})
-    if "problem" not in v:
-        v["problem"] = validate_group("problem", cfg.problem, PROBLEM_SCHEMAS, "problem")
-    if "analyze" not in v:
-        v["analyze"] = validate_node("analyze", cfg.get("analyze") or {}, AnalyzeKnobs, "task 'analyze'")
-    return v
-
-
 def _subject(cfg, v, knobs: AnalyzeKnobs, seed: int) -> an.Subject:
     if knobs.activation is None:
         return problem_subject(cfg.problem, v["problem"], seed)
@@ -88,29 +78,8 @@ def _subject(cfg, v, knobs: AnalyzeKnobs, seed: int) -> an.Subject:
     return activations.build(knobs.activation, knobs.alpha, n)
 
 
-def box_for(knobs_box, a: np.ndarray, key: str):
-    """(lo, hi) arrays from [lo, hi] (every axis) or [[lo, hi], ...]; default a ± 3."""
-    n = a.size
-    if knobs_box is None:
-        return a - DEFAULT_BOX_HALF_WIDTH, a + DEFAULT_BOX_HALF_WIDTH
-    box = list(knobs_box)
-    try:
-        if len(box) == 2 and all(isinstance(b, (int, float)) for b in box):
-            lo, hi = np.full(n, float(box[0])), np.full(n, float(box[1]))
-        else:
-            pairs = np.asarray([[float(p[0]), float(p[1])] for p in box])
-            if pairs.shape != (n, 2):
-                raise ConfigError(key, f"needs [lo, hi] or {n} pairs [[lo, hi], ...], got {len(box)}")
-            lo, hi = pairs[:, 0], pairs[:, 1]
-    except (TypeError, ValueError, IndexError):
-        raise ConfigError(key, f"must be [lo, hi] or [[lo, hi], ...] of numbers, got {knobs_box}") from None
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
-        raise ConfigError(key, f"needs finite lo < hi on every axis, got {knobs_box}")
-    return lo, hi
-
-
 def run(cfg, ctx) -> Result:
-    v = _validated(cfg, ctx)
+    v = ctx.validated
     knobs: AnalyzeKnobs = v["analyze"]
     subject = _subject(cfg, v, knobs, ctx.seed)
     a = point_vector(knobs.at, subject, "analyze.at") if knobs.at is not None else np.array(subject.x0, float)
@@ -124,8 +93,7 @@ def run(cfg, ctx) -> Result:
     result = Result(task="analyze", status=FINISHED, final=final, info=info,
                     message=_message(final), tags={"numba_compile_s": f"{subject.compile_seconds:.3f}"})
     _pack(result, subject, knobs, a)
-    if not ctx.quiet:
-        print(analyze_text(final, info), flush=True)
+    result.report = analyze_text(final, info)
     return result
 
 
@@ -145,10 +113,6 @@ def _check_inputs(knobs: AnalyzeKnobs, subject: an.Subject, a: np.ndarray) -> No
     for i, p in enumerate(knobs.taylor_at or []):
         point_vector(p, subject, f"analyze.taylor_at[{i}]")
     box_for(knobs.box, a, "analyze.box")
-
-
-def an_point(a) -> str:
-    return "(" + ", ".join(f"{x:g}" for x in np.atleast_1d(a)) + ")"
 
 
 def _clean(x):

@@ -18,11 +18,10 @@ from runner.analysis import constrained as kkt
 from runner.analysis import plots
 from runner.analysis.core import from_expression
 from runner.analysis.report import constrained_text
-from runner.analysis.subjects import PROBLEM_SCHEMAS, problem_subject
+from runner.analysis.subjects import PROBLEM_SCHEMAS, an_point, box_for, problem_subject
 from runner.errors import ConfigError
 from runner.result import FAILED, FINISHED, Result, Series
-from runner.tasks.analyze import an_point, box_for
-from runner.config.validate import positive, validate_group, validate_node
+from runner.config.validate import positive
 
 DEFAULT_BOX_HALF_WIDTH = 10.0
 
@@ -69,17 +68,6 @@ class ConstrainedKnobs:
 SCHEMA = ConstrainedKnobs
 
 
-def _validated(cfg, ctx):
-    v = dict(getattr(ctx, "validated", {}) or {})
-    for group, schemas in GROUPS.items():
-        if group not in v:
-            v[group] = validate_group(group, cfg[group], schemas, group)
-    if "constrained" not in v:
-        v["constrained"] = validate_node("constrained", cfg.get("constrained") or {}, ConstrainedKnobs,
-                                         "task 'constrained'")
-    return v
-
-
 def _inputs(cfg, v, seed):
     """(subject f, Constraints, parsed g) with every input checked before any work."""
     from runner.expr.compile import parse_expression
@@ -95,13 +83,12 @@ def _inputs(cfg, v, seed):
 
 
 def run(cfg, ctx) -> Result:
-    v = _validated(cfg, ctx)
+    v = ctx.validated
     knobs: ConstrainedKnobs = v["constrained"]
     objective = v["objective"].name
     subject, cons, parsed = _inputs(cfg, v, ctx.seed)
     center = np.asarray(subject.x0, dtype=float)
-    lo, hi = box_for(knobs.box, center, "constrained.box") if knobs.box is not None else \
-        (center - DEFAULT_BOX_HALF_WIDTH, center + DEFAULT_BOX_HALF_WIDTH)
+    lo, hi = box_for(knobs.box, center, "constrained.box", DEFAULT_BOX_HALF_WIDTH)
     raw = kkt.solve_kkt(subject, cons, lo, hi, knobs.starts, ctx.seed, knobs.tol)
     points = kkt.classify_points(subject, cons, raw, lo, hi)
     solution = kkt.pick_solution(points, objective)
@@ -116,8 +103,7 @@ def run(cfg, ctx) -> Result:
     result = Result(task="constrained", status=status, message=message, final=final, info=info,
                     tags={"numba_compile_s": f"{subject.compile_seconds:.3f}"})
     _pack(result, subject, parsed, lo, hi)
-    if not ctx.quiet:
-        print(constrained_text(final, info), flush=True)
+    result.report = constrained_text(final, info)
     return result
 
 

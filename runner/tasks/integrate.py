@@ -21,7 +21,7 @@ from runner.integrate.integrators import (INTEGRATOR_SCHEMAS, MAX_GRID, MC_METHO
                                 proposal_vector)
 from runner.integrate.trace import rule_nodes, trace
 from runner.result import FAILED, FINISHED, Result, Series
-from runner.config.validate import in_range, validate_group, validate_node
+from runner.config.validate import in_range
 
 
 @dataclass
@@ -41,10 +41,8 @@ def warmup() -> None:
 
 
 def run(cfg, ctx) -> Result:
-    v = ctx.validated if getattr(ctx, "validated", None) else {}
-    integrand_cfg = v.get("integrand") or validate_group("integrand", cfg.integrand, INTEGRAND_SCHEMAS)
-    method = v.get("integrator") or validate_group("integrator", cfg.integrator, INTEGRATOR_SCHEMAS)
-    knobs = v.get("integrate") or validate_node("integrate", cfg.get("integrate") or {}, IntegrateKnobs)
+    v = ctx.validated
+    integrand_cfg, method, knobs = v["integrand"], v["integrator"], v["integrate"]
     g = build_integrand(integrand_cfg)
     if g.name in ("kl", "elbo"):
         if method.name != "mc":

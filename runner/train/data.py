@@ -59,6 +59,7 @@ class Split:
     kind: str
     n_classes: int
     columns: List[str] = field(default_factory=list)
+    source: str = ""                # the data option's name (data=...)
 
 
 def load(cfg: TrainData, seed: int) -> Split:
@@ -75,7 +76,7 @@ def load(cfg: TrainData, seed: int) -> Split:
         Xt, Xv = (Xt - mu) / sd, (Xv - mu) / sd
     classes = int(y.max()) + 1 if kind == "classification" else 0
     return Split(aligned(Xt), aligned(y[train]), aligned(Xv), aligned(y[val]), kind, classes,
-                 [f"x{j + 1}" for j in range(X.shape[1])])
+                 [f"x{j + 1}" for j in range(X.shape[1])], cfg.name)
 
 
 def _raw(cfg, rng):
