@@ -101,6 +101,7 @@ def job_parts(job_overrides, repeat: int = 5):
     from runner.outputs import files as outputs
     from runner.tracking import store as tracking
     from runner.tracking import route
+    from runner.tracking.messages import RunRecord
 
     tmp = Path(tempfile.mkdtemp())
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
@@ -123,7 +124,7 @@ def job_parts(job_overrides, repeat: int = 5):
             t2 = time.perf_counter()
             files = outputs.write_artifacts(result, cfg, ctx.run_dir)
             t3 = time.perf_counter()
-            route.log_run(validated["tracking"], cfg, result, files, overrides, started, time.time(), parent)
+            route.log_run(RunRecord(validated["tracking"], cfg, result, files, overrides, started, time.time(), parent))
             t4 = time.perf_counter()
             if i:
                 for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):

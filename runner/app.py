@@ -133,10 +133,12 @@ def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
     tracking_cfg = validated["tracking"]
     if tracking_cfg.name != "none":
         from runner.tracking import route as tracking
+        from runner.tracking.messages import RunRecord
 
         try:
-            run_id = tracking.log_run(tracking_cfg, cfg, result, files, overrides, started, finished, parent,
-                                      worker)
+            record = RunRecord(tracking_cfg, cfg, result, [str(f) for f in files], list(overrides), started,
+                               finished, parent)
+            run_id = tracking.log_run(record, worker)
         except KeyboardInterrupt:
             _error("interrupted while logging to MLflow; the run directory is complete")
         except Exception as e:  # the result is safe on disk; say why MLflow has no copy

@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from runner.tracking import store as tracking
 from runner.tracking import route
+from runner.tracking.messages import AbandonParent, FinishParent, RunRecord, StartParent
 from runner.result import DIVERGED, Result, Series
 from runner.tracking.worker import TrackingWorker
 from tests.conftest import compose
@@ -52,7 +53,7 @@ def test_the_helper_records_the_run_as_logging_in_process_would(tmp_path):
     uri, art, name, cfg, tcfg, artifact = _logging_inputs(tmp_path)
     worker = TrackingWorker.start(force=True)
     worker.open(uri, art, name)
-    run_id = worker.log(tcfg, cfg, _result(), [artifact], ["problem=bowl"], 1.0e9, 1.0e9 + 2)
+    run_id = worker.log(RunRecord(tcfg, cfg, _result(), [artifact], ["problem=bowl"], 1.0e9, 1.0e9 + 2))
     worker.close()
     assert not worker._process.is_alive() and worker._process.exitcode == 0
     client, [run] = _runs(uri)
@@ -96,7 +97,7 @@ def test_a_store_that_cannot_be_opened_comes_back_as_an_error(tmp_path):
     worker = TrackingWorker.start(force=True)
     worker.open(uri, None, "calclab-test")
     with pytest.raises(Exception, match="(?i)unable to open|no such|not a directory|OperationalError"):
-        worker.log(tracking.MlflowTracking(uri=uri), cfg, _result(10), [], [], 0.0, 1.0)
+        worker.log(RunRecord(tracking.MlflowTracking(uri=uri), cfg, _result(10), [], [], 0.0, 1.0))
 
 
 def test_prestart_forks_for_a_run_or_a_multirun_only(monkeypatch):
@@ -117,14 +118,14 @@ def test_the_helper_creates_and_ends_a_sweeps_parent_run(tmp_path):
     summary.write_text("job,loss\n0,1.5\n")
     worker = TrackingWorker.start(force=True)
     tags = {"calclab.sweep": "parent", "mlflow.source.name": "calclab"}
-    parent = worker.call("start_parent", uri, art, name, "sweep: optim.lr=0.1,0.2", tags,
-                         {"sweep.overrides": "optim.lr=0.1,0.2"})
+    parent = worker.call(StartParent(uri, art, name, "sweep: optim.lr=0.1,0.2", tags,
+                                     {"sweep.overrides": "optim.lr=0.1,0.2"}))
     client, [run] = _runs(uri)
     assert parent == {"tracking_uri": uri, "experiment_id": run.info.experiment_id,
                       "parent_run_id": run.info.run_id}
     assert run.info.status == "RUNNING" and run.data.tags["calclab.sweep"] == "parent"
-    worker.call("finish_parent", parent, {"jobs": 2, "best_loss": 1.5}, {"best_job": "0"},
-                {"best.optim.lr": 0.1}, [str(summary)])
+    worker.call(FinishParent(parent, {"jobs": 2, "best_loss": 1.5}, {"best_job": "0"},
+                             {"best.optim.lr": 0.1}, [str(summary)]))
     worker.close()
     worker._process.join(10)
     assert worker._process.exitcode == 0
@@ -138,8 +139,8 @@ def test_the_helper_creates_and_ends_a_sweeps_parent_run(tmp_path):
 def test_an_abandoned_sweep_parent_is_killed_or_deleted(tmp_path, jobs_ran):
     uri, art, name = _store(tmp_path)
     worker = TrackingWorker.start(force=True)
-    parent = worker.call("start_parent", uri, art, name, "sweep", {}, {})
-    worker.call("abandon_parent", parent, jobs_ran)
+    parent = worker.call(StartParent(uri, art, name, "sweep", {}, {}))
+    worker.call(AbandonParent(parent, jobs_ran))
     worker.close()
     client = MlflowClient(uri)
     run = client.get_run(parent["parent_run_id"])
@@ -150,8 +151,8 @@ def test_a_failed_call_comes_back_as_the_error_and_the_helper_serves_on(tmp_path
     uri, art, name = _store(tmp_path)
     worker = TrackingWorker.start(force=True)
     with pytest.raises(Exception, match="no_such_run"):
-        worker.call("abandon_parent", {"tracking_uri": uri, "parent_run_id": "no_such_run"}, True)
-    assert worker.call("start_parent", uri, art, name, "sweep", {}, {})["tracking_uri"] == uri
+        worker.call(AbandonParent({"tracking_uri": uri, "parent_run_id": "no_such_run"}, True))
+    assert worker.call(StartParent(uri, art, name, "sweep", {}, {}))["tracking_uri"] == uri
     worker.close()
 
 
@@ -226,10 +227,10 @@ def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_i
 
     uri, art, name, cfg, tcfg, artifact = _logging_inputs(tmp_path)
     worker = TrackingWorker.start(force=True)
-    worker.start_sweep(uri, art, name, "sweep", {"calclab.sweep": "parent"}, {})
+    worker.start_sweep(StartParent(uri, art, name, "sweep", {"calclab.sweep": "parent"}, {}))
     parent = worker.reply()
     assert parent["log_address"] and len(bytes.fromhex(parent["log_key"])) == 16
-    run_ids = [log_through(parent, tcfg, cfg, _result(), [artifact], [f"seed={i}"], 1.0e9, 1.0e9 + 2) for i in range(3)]
+    run_ids = [log_through(RunRecord(tcfg, cfg, _result(), [artifact], [f"seed={i}"], 1.0e9, 1.0e9 + 2, parent)) for i in range(3)]
     assert worker.wait_for_runs() == []
     client, runs = _runs(uri)
     kids = {r.info.run_id: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent["parent_run_id"]}
@@ -240,12 +241,12 @@ def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_i
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
     wrong_key = {**parent, "log_key": "00" * 16}
     assert log_through(wrong_key, tcfg, cfg, _result(), [], [], 1.0, 2.0) is None       # the job logs itself
-    worker.call("finish_parent", parent, {}, {}, {}, [])
+    worker.call(FinishParent(parent, {}, {}, {}, []))
     worker.close()
     worker._process.join(10)
     assert log_through(parent, tcfg, cfg, _result(), [], [], 1.0, 2.0) is None          # helper gone
     # and tracking.log_run then records it in-process, still as a child of the sweep
-    run_id = route.log_run(tcfg, cfg, _result(), [artifact], ["seed=9"], 1.0e9, 1.0e9 + 2, parent)
+    run_id = route.log_run(RunRecord(tcfg, cfg, _result(), [artifact], ["seed=9"], 1.0e9, 1.0e9 + 2, parent))
     assert MlflowClient(uri).get_run(run_id).data.tags["mlflow.parentRunId"] == parent["parent_run_id"]
 
 
@@ -280,7 +281,7 @@ def sweep_helper(tmp_path):
     uri, art, name, cfg, tcfg, artifact = _logging_inputs(tmp_path)
     worker = TrackingWorker.start(force=True)
     try:
-        worker.start_sweep(uri, art, name, "sweep", {"calclab.sweep": "parent"}, {})
+        worker.start_sweep(StartParent(uri, art, name, "sweep", {"calclab.sweep": "parent"}, {}))
         yield worker, worker.reply(), uri, cfg, tcfg, artifact
     finally:
         worker.close()
@@ -293,7 +294,7 @@ def test_a_sweep_job_waits_for_its_run_to_be_created_not_completed(gate, sweep_h
     from runner.tracking.worker import log_through
 
     worker, parent, uri, cfg, tcfg, artifact = sweep_helper
-    run_id = log_through(parent, tcfg, cfg, _result(), [artifact], ["seed=1"], 1.0e9, 1.0e9 + 2)
+    run_id = log_through(RunRecord(tcfg, cfg, _result(), [artifact], ["seed=1"], 1.0e9, 1.0e9 + 2, parent))
     client = MlflowClient(uri)
     run = client.get_run(run_id)            # the job has its id while the helper still holds the rest
     assert run.info.status == "RUNNING" and run.data.tags["overrides"] == "seed=1"
@@ -304,7 +305,7 @@ def test_a_sweep_job_waits_for_its_run_to_be_created_not_completed(gate, sweep_h
     assert run.info.status == "FAILED" and run.data.params["optim.lr"]          # DIVERGED -> FAILED
     assert len(client.get_metric_history(run_id, "loss")) <= 100
     assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
-    worker.call("finish_parent", parent, {}, {}, {}, [])
+    worker.call(FinishParent(parent, {}, {}, {}, []))
     worker.close()
 
 
@@ -314,7 +315,7 @@ def test_a_child_run_that_cannot_be_completed_ends_failed_and_is_reported(tmp_pa
     worker, parent, uri, cfg, tcfg, artifact = sweep_helper
     result = _result()
     result.status = "FINISHED"
-    run_id = log_through(parent, tcfg, cfg, result, [artifact, tmp_path / "gone.png"], ["seed=2"], 1.0e9, 1.0e9 + 2)
+    run_id = log_through(RunRecord(tcfg, cfg, result, [artifact, tmp_path / "gone.png"], ["seed=2"], 1.0e9, 1.0e9 + 2, parent))
     [line] = worker.wait_for_runs()
     assert line.startswith(f"MLflow run {run_id} (seed=2) ended FAILED: ") and "gone.png" in line
     assert MlflowClient(uri).get_run(run_id).info.status == "FAILED"
@@ -326,7 +327,7 @@ def test_the_helper_completes_the_runs_it_was_sent_before_it_exits(gate, sweep_h
     from runner.tracking.worker import log_through
 
     worker, parent, uri, cfg, tcfg, artifact = sweep_helper
-    run_ids = [log_through(parent, tcfg, cfg, _result(), [artifact], [f"seed={i}"], 1.0e9, 1.0e9 + 2) for i in range(2)]
+    run_ids = [log_through(RunRecord(tcfg, cfg, _result(), [artifact], [f"seed={i}"], 1.0e9, 1.0e9 + 2, parent)) for i in range(2)]
     worker.close()                          # the sweep is gone (Ctrl-C, a crash) before the runs are complete
     gate.touch()
     worker._process.join(60)
@@ -342,10 +343,10 @@ def test_a_job_waits_once_the_helper_is_max_behind(max_behind_1, gate, sweep_hel
 
     from runner.tracking.worker import log_through
     worker, parent, uri, cfg, tcfg, artifact = sweep_helper
-    first = log_through(parent, tcfg, cfg, _result(), [artifact], ["seed=0"], 1.0e9, 1.0e9 + 2)
+    first = log_through(RunRecord(tcfg, cfg, _result(), [artifact], ["seed=0"], 1.0e9, 1.0e9 + 2, parent))
     second = []
     job = threading.Thread(target=lambda: second.append(
-        log_through(parent, tcfg, cfg, _result(), [artifact], ["seed=1"], 1.0e9, 1.0e9 + 2)))
+        log_through(RunRecord(tcfg, cfg, _result(), [artifact], ["seed=1"], 1.0e9, 1.0e9 + 2, parent))))
     job.start()
     job.join(2.0)
     assert job.is_alive() and not second     # held back: one run is already incomplete

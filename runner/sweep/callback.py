@@ -38,6 +38,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner import interrupt
 from runner.errors import ConfigError
 from runner.result import FINISHED, Result
+from runner.tracking.messages import AbandonParent, FinishParent, StartParent
 
 PARENT_FILE = "sweep.json"
 SUMMARY_KEYS = ("loss", "grad_norm", "estimate", "standard_error", "abs_error", "error_slope", "accuracy", "value")
@@ -120,9 +121,9 @@ class SweepCallback(Callback):
             self.helper = TrackingWorker.claim()
             if self.helper is not None and not OmegaConf.select(config, "tracking.fork", default=True):
                 self._close_helper()
-            parent_args = self._parent_run_args(config, sweep_dir)
+            parent_request = self._parent_run_request(config, sweep_dir)
             if self.helper is not None:
-                self.helper.start_sweep(*parent_args)
+                self.helper.start_sweep(parent_request)
         if OmegaConf.select(config, "sweep.prewarm_workers", default=True):
             from runner.sweep import workers as sweep_workers
 
@@ -143,14 +144,14 @@ class SweepCallback(Callback):
                 self.warm.kernels_compiled(compiled)
             try:
                 if tracked:
-                    self._start_parent_run(parent_args, sweep_dir)
+                    self._start_parent_run(parent_request, sweep_dir)
             finally:
                 if self.warm is not None and not early:
                     self.warm.kernels_compiled(compiled)
 
     @staticmethod
-    def _parent_run_args(config: DictConfig, sweep_dir: Path):
-        """The arguments of runner.tracking.store.start_parent for this sweep."""
+    def _parent_run_request(config: DictConfig, sweep_dir: Path) -> StartParent:
+        """What creating this sweep's parent run takes (runner.tracking.store.start_parent)."""
         from runner.tracking.store import resolve_store
 
         tcfg = config.tracking
@@ -158,24 +159,24 @@ class SweepCallback(Callback):
         overrides = list(config.hydra.overrides.task)
         tags = {"calclab.sweep": "parent", "task": str(config.task), "sweep_dir": str(sweep_dir.resolve()),
                 "overrides": " ".join(overrides)[:5000], "mlflow.source.name": "calclab"}
-        return (uri, artifact_root, tcfg.experiment or f"calclab-{config.task}",
-                f"sweep: {' '.join(overrides)}"[:250], tags, {"sweep.overrides": " ".join(overrides)[:6000]})
+        return StartParent(uri, artifact_root, tcfg.experiment or f"calclab-{config.task}",
+                           f"sweep: {' '.join(overrides)}"[:250], tags, {"sweep.overrides": " ".join(overrides)[:6000]})
 
-    def _start_parent_run(self, parent_args, sweep_dir: Path) -> None:
+    def _start_parent_run(self, request: StartParent, sweep_dir: Path) -> None:
         """The store, the experiment and the parent run exist (made by the helper, else here);
         write sweep.json for the jobs."""
-        self.parent = self.helper.reply() if self.helper is not None else self._tracking("start_parent", *parent_args)
+        self.parent = self.helper.reply() if self.helper is not None else self._tracking(request)
         (sweep_dir / PARENT_FILE).write_text(json.dumps(self.parent))
         self.sweep_dir = sweep_dir
         atexit.register(self._abandon)
 
-    def _tracking(self, function: str, *args):
-        """runner.tracking.store.<function>(*args), in the helper if there is one."""
+    def _tracking(self, request):
+        """Carry out a parent-run request (runner.tracking.messages), in the helper if there is one."""
         if self.helper is not None:
-            return self.helper.call(function, *args)
+            return self.helper.call(request)
         from runner.tracking import store as tracking
 
-        return getattr(tracking, function)(*args)
+        return tracking.carry_out(request)
 
     # ---- a job's end, in the process that ran it -------------------------------------------
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
@@ -225,7 +226,7 @@ class SweepCallback(Callback):
                 tags["best_trial"] = str(found["best_trial"])
             artifacts.append(search)
         # FINISHED: the sweep ran to its end (KILLED: Ctrl-C); how its jobs ended is in jobs_* and the table
-        self._tracking("finish_parent", self.parent, metrics, tags, params, [str(p) for p in artifacts], status)
+        self._tracking(FinishParent(self.parent, metrics, tags, params, [str(p) for p in artifacts], status))
         self.parent = None
 
     def _wait_for_runs(self) -> None:
@@ -275,7 +276,7 @@ class SweepCallback(Callback):
             return
         try:
             jobs_ran = any(self.sweep_dir.glob("*/.hydra"))    # a job started (it may not have ended)
-            self._tracking("abandon_parent", self.parent, jobs_ran)
+            self._tracking(AbandonParent(self.parent, jobs_ran))
             if not jobs_ran:
                 (self.sweep_dir / PARENT_FILE).unlink(missing_ok=True)
         except Exception:

@@ -26,6 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from runner.errors import ConfigError
+from runner.tracking.messages import AbandonParent, FinishParent, RunRecord, StartParent
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 
 MAX_PARAM_LENGTH = 6000      # MLflow's limit on a param value
@@ -248,29 +249,27 @@ def client_for(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def record_run(client, exp_id: str, uri: str, tcfg, cfg, result: Result, files: Sequence, overrides: Sequence[str],
-               started: float, finished: float, parent: Optional[Dict[str, str]] = None) -> str:
+def record_run(client, exp_id: str, uri: str, record: RunRecord) -> str:
     """Create the run, log params, metrics (downsampled above ``max_points``) and artifacts,
     and terminate it with the result's status; returns the run id."""
     with store_lock(uri):
-        run_id = create_run(client, exp_id, tcfg, cfg, result, overrides, started, parent)
-        fill_run(client, run_id, tcfg, cfg, result, files, finished)
+        run_id = create_run(client, exp_id, record)
+        fill_run(client, run_id, record)
     return run_id
 
 
-def create_run(client, exp_id: str, tcfg, cfg, result: Result, overrides: Sequence[str], started: float,
-               parent: Optional[Dict[str, str]] = None) -> str:
+def create_run(client, exp_id: str, record: RunRecord) -> str:
     """The run, created RUNNING with its tags and name; :func:`fill_run` completes it."""
-    tags = run_tags(cfg, result, overrides)
-    if parent:
-        tags["mlflow.parentRunId"] = parent["parent_run_id"]
-    run = client.create_run(exp_id, start_time=int(started * 1000), tags=tags,
-                            run_name=tcfg.run_name or default_run_name(cfg, overrides))
+    cfg, overrides = record.cfg, record.overrides
+    tags = run_tags(cfg, record.result, overrides)
+    if record.parent:
+        tags["mlflow.parentRunId"] = record.parent["parent_run_id"]
+    run = client.create_run(exp_id, start_time=int(record.started * 1000), tags=tags,
+                            run_name=record.tracking.run_name or default_run_name(cfg, overrides))
     return run.info.run_id
 
 
-def fill_run(client, run_id: str, tcfg, cfg, result: Result, files: Sequence, finished: float,
-             turn=nullcontext) -> None:
+def fill_run(client, run_id: str, record: RunRecord, turn=nullcontext) -> None:
     """Log a created run's params, metrics and artifacts and terminate it with the result's
     status (FAILED if a write raised; the error propagates).  Each write is one short store
     transaction (a params batch, at most 1000 metric points, an artifact), made inside
@@ -279,19 +278,20 @@ def fill_run(client, run_id: str, tcfg, cfg, result: Result, files: Sequence, fi
     from mlflow.entities import Metric, Param
     from omegaconf import OmegaConf
 
+    result, finished = record.result, record.finished
     status = "FAILED"
     try:
-        params = flatten(OmegaConf.to_container(cfg, resolve=True))
+        params = flatten(OmegaConf.to_container(record.cfg, resolve=True))
         writes = [functools.partial(client.log_batch, run_id, params=batch)
                   for batch in _chunks([Param(k, v) for k, v in params.items()], MAX_BATCH_PARAMS)]
         stamp = int(finished * 1000)
         metrics = []
         for name, series in result.metrics.items():
-            steps, values = downsample(series.steps, series.values, tcfg.max_points)
+            steps, values = downsample(series.steps, series.values, record.tracking.max_points)
             metrics += [Metric(name, float(v), stamp, int(s)) for s, v in zip(steps, values)]
         writes += [functools.partial(client.log_batch, run_id, metrics=batch)
                    for batch in _chunks(metrics, MAX_BATCH_METRICS)]
-        for path in map(Path, files):
+        for path in map(Path, record.files):
             sub = path.parent.name if path.parent.name == "plots" else None
             writes.append(functools.partial(client.log_artifact, run_id, str(path), artifact_path=sub))
         for write in writes:
@@ -305,42 +305,49 @@ def fill_run(client, run_id: str, tcfg, cfg, result: Result, files: Sequence, fi
 
 # ---- a sweep's parent run (runner.sweep.callback; from the helper of runner.tracking.worker) ----------
 
-def start_parent(uri: str, artifact_root: Optional[str], experiment: str, name: str, tags: Dict[str, str],
-                 params: Dict[str, str]) -> Dict[str, str]:
+def start_parent(request: StartParent) -> Dict[str, str]:
     """Open the store (creating its schema), get or create the experiment and create a
     sweep's parent run: {tracking_uri, experiment_id, parent_run_id} for its jobs."""
-    client, exp_id, uri = open_store(uri, artifact_root, experiment)
+    client, exp_id, uri = open_store(request.uri, request.artifact_root, request.experiment)
     with store_lock(uri):
-        run_id = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
-        for key, value in params.items():
+        run_id = client.create_run(exp_id, run_name=request.name, tags=request.tags).info.run_id
+        for key, value in request.params.items():
             client.log_param(run_id, key, value)
     return {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}
 
 
-def finish_parent(parent: Dict[str, str], metrics: Dict[str, float], tags: Dict[str, str],
-                  params: Dict[str, str], artifacts: Sequence[str], status: str = "FINISHED") -> None:
+def finish_parent(request: FinishParent) -> None:
     """Log a sweep's summary to its parent run (artifacts under ``summary/``) and end it."""
     from mlflow.entities import Metric, Param, RunTag
 
+    parent = request.parent
     client, run_id, stamp = client_for(parent["tracking_uri"]), parent["parent_run_id"], int(time.time() * 1000)
     with store_lock(parent["tracking_uri"]):
-        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
-                         params=[Param(k, str(v)) for k, v in params.items()],
-                         tags=[RunTag(k, v) for k, v in tags.items()])
-        for path in artifacts:
+        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in request.metrics.items()],
+                         params=[Param(k, str(v)) for k, v in request.params.items()],
+                         tags=[RunTag(k, v) for k, v in request.tags.items()])
+        for path in request.artifacts:
             client.log_artifact(run_id, str(path), artifact_path="summary")
-        client.set_terminated(run_id, status)
+        client.set_terminated(run_id, request.status)
 
 
-def abandon_parent(parent: Dict[str, str], jobs_ran: bool) -> None:
+def abandon_parent(request: AbandonParent) -> None:
     """A sweep that stopped before its end: its parent run ends KILLED, or is deleted if no job
     ran (it never meant anything)."""
+    parent = request.parent
     client = client_for(parent["tracking_uri"])
     with store_lock(parent["tracking_uri"]):
-        if jobs_ran:
+        if request.jobs_ran:
             client.set_terminated(parent["parent_run_id"], "KILLED")
         else:
             client.delete_run(parent["parent_run_id"])
+
+
+def carry_out(request):
+    """A sweep's parent-run request (StartParent, FinishParent or AbandonParent), in this
+    process: the helper and the sweep without a helper both come here."""
+    handlers = {StartParent: start_parent, FinishParent: finish_parent, AbandonParent: abandon_parent}
+    return handlers[type(request)](request)
 
 
 def load_trajectory(run_id: str, tracking_uri: Optional[str] = None) -> Dict[str, np.ndarray]:

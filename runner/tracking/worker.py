@@ -39,7 +39,9 @@ import threading
 from contextlib import contextmanager
 from typing import Optional
 
-OPEN, LOG, CALL, SWEEP, WAIT, ABORT = "open", "log", "call", "sweep", "wait", "abort"
+from runner.tracking.messages import (PARENT_REQUESTS, Abort, LogRun, OpenStore, RunRecord, StartParent,
+                                      StartSweep, WaitForRuns)
+
 MULTIRUN = {"-m", "--multirun"}
 NOT_A_RUN = {"-h", "--help", "--hydra-help", "-c", "--shell-completion", "--version", "-i"}
 
@@ -49,11 +51,11 @@ def can_fork() -> bool:
 
 
 def _serve(conn, parent_end) -> None:
-    """The helper: import MLflow, then serve the parent's messages until it closes the pipe:
-    OPEN the store (no answer), LOG the run into it (answered, then done), CALL a function of
-    :mod:`runner.tracking.store` by name (a sweep's parent run; each answered), SWEEP (create a
-    sweep's parent run and record its jobs' runs) or WAIT (for those runs to be complete;
-    answered with the ones that failed).  Before a CALL and before it exits, it waits for the
+    """The helper: import MLflow, then serve the parent's messages (runner.tracking.messages)
+    until it closes the pipe: OpenStore (no answer), LogRun into it (answered, then done), a
+    parent-run request (StartParent, FinishParent, AbandonParent; each answered), StartSweep
+    (create a sweep's parent run and record its jobs' runs) or WaitForRuns (answered with the
+    runs that failed).  Before a parent-run request and before it exits, it waits for the
     sweep's runs to be complete."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent_end.close()      # the fork copied it: keep it open and a dead parent's EOF never comes
@@ -64,22 +66,22 @@ def _serve(conn, parent_end) -> None:
         opened, error = None, imported
         while True:
             msg = conn.recv()
-            if msg[0] == OPEN:
-                opened, error = _attempt(error, tracking.open_store, *msg[1:])
-            elif msg[0] == LOG:
-                run_id, error = _attempt(error, lambda: tracking.record_run(*opened, *msg[1:]))
+            if isinstance(msg, OpenStore):
+                opened, error = _attempt(error, tracking.open_store, msg.uri, msg.artifact_root, msg.experiment)
+            elif isinstance(msg, LogRun):
+                run_id, error = _attempt(error, lambda: tracking.record_run(*opened, msg.record))
                 conn.send(("ok", run_id) if error is None else ("error", error))
                 return
-            elif msg[0] == CALL:
+            elif isinstance(msg, PARENT_REQUESTS):
                 _wait_for_runs()
-                value, failed = _attempt(imported, getattr(tracking, msg[1]), *msg[2:])
+                value, failed = _attempt(imported, tracking.carry_out, msg)
                 conn.send(("ok", value) if failed is None else ("error", failed))
-            elif msg[0] == SWEEP:
-                value, failed = _attempt(imported, _start_sweep, *msg[1:])
+            elif isinstance(msg, StartSweep):
+                value, failed = _attempt(imported, _start_sweep, msg.request)
                 conn.send(("ok", value) if failed is None else ("error", failed))
-            elif msg[0] == WAIT:
+            elif isinstance(msg, WaitForRuns):
                 conn.send(("ok", _wait_for_runs()))
-            else:
+            else:                    # Abort
                 return
     except (EOFError, OSError):      # the parent went away: create nothing, say nothing
         return
@@ -91,7 +93,7 @@ def _wait_for_runs() -> list:
     return [] if _recorder is None else _recorder.wait()
 
 
-def _start_sweep(*parent_args):
+def _start_sweep(request: StartParent):
     """In the helper: create the sweep's parent run (runner.tracking.store.start_parent), then record
     the child runs its jobs send (:func:`log_through`) through a local socket, in threads beside
     the parent's pipe (:class:`_Recorder`).  Returns the parent record with the socket's address
@@ -101,7 +103,7 @@ def _start_sweep(*parent_args):
 
     from runner.tracking import store as tracking
 
-    parent = tracking.start_parent(*parent_args)
+    parent = tracking.start_parent(request)
     key = os.urandom(16)
     listener = Listener(family="AF_UNIX", authkey=key)    # in a temporary directory of this process
     _recorder = _Recorder(parent, tracking.client_for(parent["tracking_uri"]))
@@ -164,7 +166,7 @@ class _Recorder:
 
         with job:
             try:
-                tcfg, cfg, result, files, overrides, started, finished, _ = job.recv()
+                record: RunRecord = job.recv()
             except (EOFError, OSError):
                 return
             with self.cond:
@@ -172,17 +174,18 @@ class _Recorder:
                 self.behind += 1
             try:
                 with self._turn(job_waits=True):
+                    record.parent = self.parent
                     run_id, error = _attempt(None, tracking.create_run, self.client, self.parent["experiment_id"],
-                                             tcfg, cfg, result, overrides, started, self.parent)
+                                             record)
                 try:
                     job.send(("ok", run_id) if error is None else ("error", error))
                 except OSError:      # the job is gone: its run is still completed
                     pass
                 if error is None:
-                    _, failed = _attempt(None, tracking.fill_run, self.client, run_id, tcfg, cfg, result, files,
-                                         finished, lambda: self._turn(job_waits=False))
+                    _, failed = _attempt(None, tracking.fill_run, self.client, run_id, record,
+                                         lambda: self._turn(job_waits=False))
                     if failed is not None:
-                        self.errors.append(f"MLflow run {run_id} ({' '.join(overrides) or 'defaults'}) ended FAILED: "
+                        self.errors.append(f"MLflow run {run_id} ({' '.join(record.overrides) or 'defaults'}) ended FAILED: "
                                            f"{type(failed).__name__}: {failed}")
             finally:
                 with self.cond:
@@ -200,11 +203,12 @@ class _Recorder:
 _recorder: Optional[_Recorder] = None
 
 
-def log_through(parent, tcfg, cfg, result, files, overrides, started, finished) -> Optional[str]:
-    """In a sweep's job: have the helper that made ``parent`` record the run; its run id, or None
-    if the helper cannot be reached (then the job logs in-process)."""
+def log_through(record: RunRecord) -> Optional[str]:
+    """In a sweep's job: have the helper that made ``record.parent`` record the run; its run id,
+    or None if the helper cannot be reached (then the job logs in-process)."""
     from multiprocessing.connection import AuthenticationError, Client
 
+    parent = record.parent
     if not parent.get("log_address"):
         return None
     try:
@@ -213,8 +217,7 @@ def log_through(parent, tcfg, cfg, result, files, overrides, started, finished) 
         return None
     with conn:
         try:
-            conn.send((tcfg, cfg, _sendable(result, tcfg.max_points), [os.path.abspath(f) for f in files],
-                       list(overrides), started, finished, parent))
+            conn.send(_sendable(record))
             status, value = conn.recv()
         except (EOFError, OSError):
             raise RuntimeError("the sweep's tracking helper went away while recording the run") from None
@@ -223,16 +226,18 @@ def log_through(parent, tcfg, cfg, result, files, overrides, started, finished) 
     return value
 
 
-def _sendable(result, max_points: int):
-    """``result`` as a run or a sweep's job sends it to the helper: no plots (closures do not
-    pickle) and each metric series already downsampled as MLflow will get it
-    (runner.tracking.store.downsample: the same points, computed before sending, and a small message
-    however long the run)."""
+def _sendable(record: RunRecord) -> RunRecord:
+    """``record`` as a run or a sweep's job sends it to the helper: absolute file paths, and a
+    result with no plots (closures do not pickle) and each metric series already downsampled
+    as MLflow will get it (runner.tracking.store.downsample: the same points, computed before
+    sending, and a small message however long the run)."""
     from runner.result import Series
     from runner.tracking.store import downsample
 
+    result, max_points = record.result, record.tracking.max_points
     metrics = {name: Series(*downsample(s.steps, s.values, max_points)) for name, s in result.metrics.items()}
-    return dataclasses.replace(result, plots=[], metrics=metrics)
+    return dataclasses.replace(record, result=dataclasses.replace(result, plots=[], metrics=metrics),
+                               files=[os.path.abspath(f) for f in record.files], overrides=list(record.overrides))
 
 
 def _attempt(error, step, *args):
@@ -307,13 +312,12 @@ class TrackingWorker:
 
     def open(self, uri: str, artifact_root: Optional[str], experiment: str) -> None:
         """Let the helper open the store and get or create the experiment (no run yet)."""
-        self._conn.send((OPEN, uri, artifact_root, experiment))
+        self._conn.send(OpenStore(uri, artifact_root, experiment))
         self._opened = True
 
-    def log(self, tcfg, cfg, result, files, overrides, started, finished) -> str:
+    def log(self, record: RunRecord) -> str:
         """Record the finished run; returns its MLflow run id or raises the helper's error."""
-        self._conn.send((LOG, tcfg, cfg, _sendable(result, tcfg.max_points), [str(f) for f in files], list(overrides),
-                         started, finished))
+        self._conn.send(LogRun(_sendable(record)))
         status, value = self._conn.recv()
         self._process.join()
         self._conn.close()
@@ -321,9 +325,10 @@ class TrackingWorker:
             raise value
         return value
 
-    def request(self, function: str, *args) -> None:
-        """Ask the helper to run ``runner.tracking.store.<function>(*args)``; :meth:`reply` waits for it."""
-        self._conn.send((CALL, function, *args))
+    def request(self, request) -> None:
+        """Send the helper a parent-run request (runner.tracking.messages: StartParent,
+        FinishParent, AbandonParent); :meth:`reply` waits for its answer."""
+        self._conn.send(request)
         self._opened = True
 
     def reply(self):
@@ -333,20 +338,20 @@ class TrackingWorker:
             raise value
         return value
 
-    def start_sweep(self, *parent_args) -> None:
+    def start_sweep(self, request: StartParent) -> None:
         """Ask the helper to create a sweep's parent run and then record its jobs' runs
         (:func:`_start_sweep`); :meth:`reply` gives the parent record."""
-        self._conn.send((SWEEP, *parent_args))
+        self._conn.send(StartSweep(request))
         self._opened = True
 
     def wait_for_runs(self) -> list:
         """Wait until the sweep's child runs sent so far are complete in MLflow (the helper
         writes them after their jobs have moved on); one line for each that could not be."""
-        self._conn.send((WAIT,))
+        self._conn.send(WaitForRuns())
         return self.reply()
 
-    def call(self, function: str, *args):
-        self.request(function, *args)
+    def call(self, request):
+        self.request(request)
         return self.reply()
 
     def close(self) -> None:
@@ -362,7 +367,7 @@ class TrackingWorker:
             self._process.join()
             return
         try:
-            self._conn.send((ABORT,))
+            self._conn.send(Abort())
         except OSError:
             pass
         self._conn.close()
