@@ -56,7 +56,7 @@ def test_loss_curves_over_any_range_stay_inside(loss):
 
 
 def sweep_rows(tmp_path, key, values, diverged=()):
-    """job records as runner.sweep.callback.job_records returns them, each with a trajectory.npz"""
+    """job records as runner.sweep.summary.job_records returns them, each with a trajectory.npz"""
     rows = []
     for i, value in enumerate(values):
         run_dir = tmp_path / str(i)
@@ -85,7 +85,7 @@ def tick_labels_overlap(fig) -> bool:
     ("seed", [str(i) for i in range(100)], (5, 50)),
 ])
 def test_sweep_summary_plots_keep_every_label_inside(tmp_path, key, values, diverged):
-    from runner.sweep import callback as sweep
+    from runner.sweep import summary as sweep
 
     rows = sweep_rows(tmp_path, key, values, diverged)
     by_key = sweep.final_loss_plot(rows, key)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from runner.sweep.callback import best_job, summary_table
+from runner.sweep.summary import best_job, summary_table
 from tests.conftest import run_cli
 
 

@@ -24,13 +24,12 @@ Jobs find the parent through :func:`parent_of` and become its child runs.
 from __future__ import annotations
 
 import atexit
-import csv
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -38,10 +37,10 @@ from omegaconf import DictConfig, OmegaConf
 from runner import interrupt
 from runner.errors import ConfigError
 from runner.result import FINISHED, Result
+from runner.sweep.summary import best_job, job_records, print_table, summary_plots, summary_table, swept_keys, write_csv
 from runner.tracking.messages import AbandonParent, FinishParent, StartParent
 
 PARENT_FILE = "sweep.json"
-SUMMARY_KEYS = ("loss", "grad_norm", "estimate", "standard_error", "abs_error", "error_slope", "accuracy", "value")
 
 
 @dataclass
@@ -72,22 +71,6 @@ def parent_of(sweep_dir: Path) -> Optional[Dict[str, str]]:
     """The parent-run record a multirun's jobs log under, if the sweep created one."""
     path = Path(sweep_dir) / PARENT_FILE
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def job_records(sweep_dir: Path) -> List[Dict[str, Any]]:
-    """One record per finished job directory: its overrides and its result.json."""
-    rows = []
-    for result_json in sorted(Path(sweep_dir).glob("*/result.json"), key=lambda p: _job_number(p.parent)):
-        doc = json.loads(result_json.read_text())
-        overrides_file = result_json.parent / ".hydra" / "overrides.yaml"
-        overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
-        rows.append({"job": _job_number(result_json.parent), "dir": str(result_json.parent),
-                     "overrides": [str(o) for o in overrides], "result": doc})
-    return rows
-
-
-def _job_number(path: Path) -> int:
-    return int(path.name) if path.name.isdigit() else 1 << 30
 
 
 class SweepCallback(Callback):
@@ -189,8 +172,7 @@ class SweepCallback(Callback):
         self._stop_workers()
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = job_records(sweep_dir)
-        swept = sorted({o.split("=", 1)[0].lstrip("+~") for r in rows for o in r["overrides"]
-                        if _varies(o.split("=", 1)[0], rows)})
+        swept = swept_keys(rows)
         table = summary_table(rows, swept)
         csv_path = write_csv(table, sweep_dir / "summary.csv")
         if not OmegaConf.select(config, "quiet"):
@@ -283,161 +265,6 @@ class SweepCallback(Callback):
             pass
         finally:
             self._close_helper()
-
-
-def _varies(key: str, rows) -> bool:
-    values = {next((o.split("=", 1)[1] for o in r["overrides"] if o.split("=", 1)[0] == key), None) for r in rows}
-    return len(values) > 1
-
-
-def _override_value(row, key: str) -> str:
-    for o in row["overrides"]:
-        k, _, v = o.partition("=")
-        if k.lstrip("+~") == key:
-            return v
-    return ""
-
-
-def summary_table(rows, swept: List[str]) -> List[Dict[str, Any]]:
-    """One dict per job: job number, each swept key, status, the final numbers, the reason."""
-    table = []
-    for r in rows:
-        res = r["result"]
-        entry = {"job": r["job"], **{k: _override_value(r, k) for k in swept}, "status": res.get("status")}
-        final = res.get("final") or {}
-        for key in SUMMARY_KEYS:
-            if isinstance(final.get(key), (int, float)):
-                entry[key] = final[key]
-        entry["steps"] = res.get("steps", "")
-        entry["message"] = (res.get("message") or "")[:120]
-        table.append(entry)
-    return table
-
-
-def write_csv(table, path: Path) -> Path:
-    fields: List[str] = []
-    for row in table:
-        fields += [k for k in row if k not in fields]
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(table)
-    return path
-
-
-def print_table(table) -> None:
-    if not table:
-        print("[sweep] no job wrote a result")
-        return
-    fields: List[str] = []
-    for row in table:
-        fields += [k for k in row if k not in fields and k != "message"]
-    text = [[_fmt(row.get(k, "")) for k in fields] for row in table]
-    widths = [max(len(f), *(len(t[i]) for t in text)) for i, f in enumerate(fields)]
-    print("[sweep] summary")
-    print("  " + "  ".join(f.ljust(w) for f, w in zip(fields, widths)))
-    for row, t in zip(table, text):
-        line = "  " + "  ".join(v.ljust(w) for v, w in zip(t, widths))
-        print(line + (f"  {row['message']}" if row.get("status") != "FINISHED" and row.get("message") else ""))
-
-
-def _fmt(v) -> str:
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
-def best_job(rows):
-    done = [r for r in rows if r["result"].get("status") == "FINISHED"
-            and isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
-    return min(done, key=lambda r: r["result"]["final"]["loss"]) if done else None
-
-
-def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
-    """final loss against each swept key (one point per job, failed jobs marked), and the loss
-    curves of every job overlaid, coloured by the first swept key.  Fixed-margin figures
-    (runner.outputs.plots): the margins fit the swept values' labels and the legend."""
-    from runner.outputs.plots import save
-
-    done = [r for r in rows if isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
-    if not done:
-        return []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for key in swept:
-        path = out_dir / f"final_loss_by_{key.replace('/', '_')}.png"
-        save(final_loss_plot(done, key), path)
-        paths.append(path)
-    path = out_dir / "loss_curves.png"
-    save(loss_curves_plot(done, swept[0] if swept else None), path)
-    return paths + [path]
-
-
-def final_loss_plot(done, key: str):
-    from runner.outputs.plots import category_figure, category_ticks, fit_title
-
-    labels = [_override_value(r, key) for r in done]
-    cats = sorted(set(labels), key=_numeric_first)
-    fig = category_figure(cats)
-    ax = fig.add_subplot()
-    xs = [cats.index(v) for v in labels]
-    ys = [max(r["result"]["final"]["loss"], 1e-300) for r in done]
-    ok = [r["result"]["status"] == "FINISHED" for r in done]
-    ax.scatter([x for x, o in zip(xs, ok) if o], [y for y, o in zip(ys, ok) if o], label="finished")
-    if not all(ok):
-        ax.scatter([x for x, o in zip(xs, ok) if not o], [y for y, o in zip(ys, ok) if not o],
-                   marker="x", color="red", label="diverged / failed")
-    category_ticks(ax, cats)
-    ax.set_yscale("log")
-    ax.set(xlabel=key, ylabel="final loss")
-    fit_title(ax, f"final loss by {key}")
-    ax.legend(loc="best", fontsize=8)
-    return fig
-
-
-def loss_curves_plot(done, group_key: Optional[str]):
-    import matplotlib
-    import numpy as np
-    from matplotlib.lines import Line2D
-
-    from runner.outputs.plots import fit_title, legend_figure, legend_right
-
-    groups = sorted({_override_value(r, group_key) if group_key else "" for r in done}, key=_numeric_first)
-    labels = [f"{group_key}={g}" if group_key else "jobs" for g in groups]
-    fig = legend_figure(labels)
-    ax = fig.add_subplot()
-    if len(groups) <= 10:
-        colors = {g: f"C{i}" for i, g in enumerate(groups)}
-    else:                        # more groups than distinct colours: an ordered colour map
-        cmap = matplotlib.colormaps["viridis"]
-        colors = {g: cmap(i / (len(groups) - 1)) for i, g in enumerate(groups)}
-    span = (np.inf, -np.inf)     # y-range of the finished jobs: diverged curves (dotted) are clipped
-    for r in done:
-        traj = Path(r["dir"]) / "trajectory.npz"
-        if not traj.is_file():
-            continue
-        with np.load(traj) as t:
-            if "loss" not in t.files:
-                continue
-            loss = np.abs(t["loss"])
-        g = _override_value(r, group_key) if group_key else ""
-        finished = r["result"]["status"] == "FINISHED"
-        ax.plot(np.arange(loss.size), np.maximum(loss, 1e-300), color=colors[g], alpha=0.7, lw=1,
-                ls="-" if finished else ":")
-        if finished and np.isfinite(loss).all():
-            span = (min(span[0], loss.min()), max(span[1], loss.max()))
-    ax.set_yscale("log")
-    if np.isfinite(span).all() and span[1] > 0:
-        ax.set_ylim(max(span[0], 1e-300) / 3, span[1] * 3)
-    ax.set(xlabel="step", ylabel="loss")
-    fit_title(ax, "loss curves of every job (dotted: diverged or failed)")
-    legend_right(ax, [Line2D([], [], color=colors[g]) for g in groups], labels)
-    return fig
-
-
-def _numeric_first(v: str):
-    try:
-        return (0, float(v), v)
-    except ValueError:
-        return (1, 0.0, v)
 
 
 def check_ray_address(config: DictConfig, timeout: float = 5.0) -> None:
