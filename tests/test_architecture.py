@@ -5,6 +5,7 @@ a lazy import hides a cycle from the interpreter, not from the reader."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Set
 
@@ -135,6 +136,36 @@ def test_tasks_are_leaves():
     tasks = {m for m in graph if m.startswith("runner.tasks.") and m != "runner.tasks.registry"}
     into_tasks = {m: sorted(graph[m] & tasks) for m in graph if graph[m] & tasks}
     assert into_tasks == {}
+
+
+def declared_imports(init: Path) -> Set[str]:
+    """The runner wings and ``kernels`` named after "May import:" in a wing's docstring."""
+    doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+    _, _, allowed = doc.partition("May import:")
+    return {m.split(".")[1] for m in re.findall(r"runner\.\w+", allowed)} | (
+        {"kernels"} if "kernels" in allowed else set())
+
+
+def wing_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "runner" and len(parts) > 1 else parts[0]
+
+
+def test_each_wing_imports_only_what_its_docstring_allows():
+    """A wing's ``__init__`` says what it may import; the code keeps to it (and so the
+    docstring stays true)."""
+    graph = import_graph(REPO)
+    wings = sorted(p.parent for p in (REPO / "runner").glob("*/__init__.py"))
+    assert len(wings) >= 10
+    broken = {}
+    for wing in wings:
+        allowed = declared_imports(wing / "__init__.py")
+        assert allowed, f"runner/{wing.name}/__init__.py does not say what it may import"
+        used = {wing_of(t) for m, ts in graph.items() if wing_of(m) == wing.name and m.startswith("runner.")
+                for t in ts if t.split(".")[0] in ("runner", "kernels")} - {wing.name}
+        if used - allowed:
+            broken[wing.name] = sorted(used - allowed)
+    assert broken == {}
 
 
 def test_tasks_print_nothing():

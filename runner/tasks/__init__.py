@@ -4,6 +4,7 @@ config, builds plain inputs (arrays, scalars, compiled callables) with the domai
 (``runner.problems``, ``runner.integrate``, ``runner.analysis``, ``runner.train``) and the
 kernels, and returns a :class:`~runner.result.Result`.  Tasks are leaves: they print nothing,
 write nothing but through their Result and the run directory, and import no other task.
-May import: the domain wings, ``runner.config``, ``runner.result``, ``runner.errors``,
-``kernels``.
+May import: the domain wings (``runner.problems``, ``runner.descent``, ``runner.integrate``,
+``runner.analysis``, ``runner.train``, ``runner.expr``), ``runner.config``, ``runner.outputs``,
+``runner.result``, ``runner.errors``, ``kernels``.
 """

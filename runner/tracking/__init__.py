@@ -4,8 +4,10 @@
 store: experiments, runs, params, downsampled metrics, artifacts, a sweep's parent run, and
 :func:`load_trajectory` to read a run's full trajectory back.  ``worker`` is the helper
 process that ``python -m runner`` forks at start-up so that importing MLflow and writing to
-the store overlap with the task.  Tracking only reads a Result; it never decides anything
-about a run.  May import: ``runner.result``, ``runner.errors``, ``runner.outputs.files``.
+the store overlap with the task; ``messages`` names what crosses into tracking (a
+``RunRecord``, a sweep's parent-run requests, the helper's protocol); ``route`` decides where
+a run's record goes.  Tracking only reads a Result; it never decides anything
+about a run.  May import: ``runner.result``, ``runner.errors``.
 """
 
 
