@@ -113,21 +113,29 @@ def _start_worker(tcfg, cfg, parent):
 
 
 def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
-    validated = ctx.validated
     try:
         with interrupt.computing():
             result = task.run(cfg, ctx)
     except ConfigError:  # bad input found while building the task's inputs, before work
         raise
     except KeyboardInterrupt:
-        result = Result(task=cfg.task, status=KILLED, message="interrupted before the task returned a result")
+        result = Result(task=cfg.task, status=KILLED, message=f"{interrupt.reason()} before the task returned a result")
     except Exception as e:  # a bug or a library failure: keep the traceback, report one line
         ctx.run_dir.mkdir(parents=True, exist_ok=True)
         (ctx.run_dir / "error.log").write_text(traceback.format_exc())
         msg = e.args[0] if isinstance(e, CalclabError) and e.args else f"{type(e).__name__}: {e}"
         result = Result(task=cfg.task, status=FAILED, message=f"{msg} (traceback in {ctx.run_dir / 'error.log'})")
     finished = time.time()
+    with interrupt.finishing():      # a single run's Ctrl-C/SIGTERM now waits until the record is complete
+        run_id = _record(result, cfg, ctx, started, finished, overrides, parent, worker)
+    if not cfg.quiet:
+        report.print_summary(result, ctx.run_dir, run_id)
+    return result
 
+
+def _record(result, cfg, ctx, started, finished, overrides, parent, worker) -> Optional[str]:
+    """Write the run directory and the MLflow run (result.json last); the MLflow run id."""
+    validated = ctx.validated
     files = outputs.write_artifacts(result, cfg, ctx.run_dir)
     run_id = None
     tracking_cfg = validated["tracking"]
@@ -144,9 +152,7 @@ def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
         except Exception as e:  # the result is safe on disk; say why MLflow has no copy
             _error(f"MLflow logging failed ({type(e).__name__}: {e}); results are in {ctx.run_dir}")
     outputs.write_result_json(result, ctx.run_dir, run_id, finished - started)
-    if not cfg.quiet:
-        report.print_summary(result, ctx.run_dir, run_id)
-    return result
+    return run_id
 
 
 def main(cfg: DictConfig):
@@ -179,5 +185,8 @@ def main(cfg: DictConfig):
     if result.status != FINISHED:
         _error(f"run ended with status {result.status}: {result.message}")
         if not multirun:
-            raise SystemExit(EXIT_CODES[result.status])
+            raise SystemExit(interrupt.exit_code() if result.status == KILLED else EXIT_CODES[result.status])
+    elif not multirun and interrupt.received() is not None:
+        _error(f"{interrupt.reason()} while the run was being recorded; it is complete ({run_dir})")
+        raise SystemExit(interrupt.exit_code())
     return result.summary() if multirun else result

@@ -14,8 +14,7 @@ import sys
 import hydra
 from hydra.errors import HydraException
 
-from runner import app
-from runner.result import KILLED
+from runner import app, interrupt
 from runner.tracking.worker import TrackingWorker
 
 
@@ -72,6 +71,7 @@ def _raised_by_hydra(ex: BaseException) -> bool:
 
 
 def run():
+    interrupt.install()             # Ctrl-C and SIGTERM: a stop that keeps what was computed
     _register_plugins()
     user_wants_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"          # let Hydra's exceptions reach us
@@ -84,7 +84,7 @@ def run():
         print(f"calclab: error: {one_line(ex)}", file=sys.stderr, flush=True)
         raise SystemExit(app.CONFIG_ERROR_EXIT) from None
     except KeyboardInterrupt:   # a run keeps what it computed as KILLED; a sweep stops, its parent run KILLED
-        print("calclab: interrupted", file=sys.stderr, flush=True)
-        raise SystemExit(app.EXIT_CODES[KILLED]) from None
+        print(f"calclab: {interrupt.verb()}", file=sys.stderr, flush=True)
+        raise SystemExit(interrupt.exit_code()) from None
     finally:
         TrackingWorker.discard_unclaimed()   # --cfg, --help, a multirun: nothing to log

@@ -1,6 +1,17 @@
-"""Ctrl-C in a multirun: the running jobs end KILLED and keep what they computed, the jobs not
-started yet are not run, the summary is written and the parent run ends KILLED; exit 130.  A
-second Ctrl-C stops at once (the parent run is still ended KILLED, by runner.sweep.callback's exit hook).
+"""Ctrl-C and SIGTERM: a stop, not a crash.
+
+SIGTERM (what Kubernetes, SLURM, Ray and ``docker stop`` send first) is treated as Ctrl-C;
+the exit code says which it was (130 for SIGINT, 143 for SIGTERM: 128 + the signal number).
+
+A single run (``python -m runner``, :func:`install` without a sweep): the signal interrupts
+the task while it computes (it ends KILLED and keeps what it computed: trajectory, outputs,
+MLflow run) and anything before it; once the task has returned, the run directory and the
+MLflow run are completed first (:func:`finishing`) and the run then exits with the signal's
+code.  A second signal stops at once.
+
+In a multirun: the running jobs end KILLED and keep what they computed, the jobs not
+started yet are not run, the summary is written and the parent run ends KILLED.  A
+second signal stops at once (the parent run is still ended KILLED, by runner.sweep.callback's exit hook).
 
 The terminal sends Ctrl-C to every process of the sweep: the sweeping process and the joblib
 workers (they share its process group).  Each installs :func:`install`'s handler, which marks
@@ -23,16 +34,20 @@ NOT_RUN = "not run: the sweep was interrupted"   # the message of a job that sta
 
 _sweep_dir: Optional[Path] = None
 _computing = False
+_finishing = False
 _presses = 0
+_signal: Optional[int] = None     # the last stop signal received
 
 
-def install(sweep_dir) -> None:
-    """Handle Ctrl-C in this process as described above, for the sweep in ``sweep_dir``
-    (the main thread only: Python delivers signals there)."""
+def install(sweep_dir=None) -> None:
+    """Handle Ctrl-C and SIGTERM in this process as described above: for the sweep in
+    ``sweep_dir``, or for a single run when it is None (the main thread only: Python
+    delivers signals there)."""
     global _sweep_dir
-    _sweep_dir = Path(sweep_dir)
+    _sweep_dir = Path(sweep_dir) if sweep_dir is not None else None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _on_sigint)
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
 
 
 def clear(sweep_dir) -> None:
@@ -55,12 +70,47 @@ def computing():
         _computing = False
 
 
-def _on_sigint(signum, frame) -> None:
-    global _presses
-    _presses += 1
+@contextmanager
+def finishing():
+    """Around writing a finished task's outputs and MLflow run: a single run's first signal
+    waits until they are complete (:func:`received` tells afterwards)."""
+    global _finishing
+    _finishing = True
     try:
-        (_sweep_dir / MARK).touch()
-    except OSError:
-        pass
-    if _computing or _presses > 1:
+        yield
+    finally:
+        _finishing = False
+
+
+def received() -> Optional[int]:
+    """The stop signal this process received, if any."""
+    return _signal
+
+
+def exit_code() -> int:
+    """128 + the signal's number: 130 after Ctrl-C (also when none was recorded), 143 after SIGTERM."""
+    return 128 + int(_signal or signal.SIGINT)
+
+
+def reason() -> str:
+    """How the last stop came, in the user's words."""
+    return "terminated by SIGTERM" if _signal == signal.SIGTERM else "interrupted by the user"
+
+
+def verb() -> str:
+    """The same, short: 'interrupted' (Ctrl-C) or 'terminated by SIGTERM'."""
+    return "terminated by SIGTERM" if _signal == signal.SIGTERM else "interrupted"
+
+
+def _on_signal(signum, frame) -> None:
+    global _presses, _signal
+    _presses += 1
+    _signal = signum
+    if _sweep_dir is not None:
+        try:
+            (_sweep_dir / MARK).touch()
+        except OSError:
+            pass
+    single_and_idle = _sweep_dir is None and not _finishing
+    if _computing or _presses > 1 or single_and_idle:
         raise KeyboardInterrupt

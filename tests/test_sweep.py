@@ -213,11 +213,14 @@ def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"])
-def test_ctrl_c_stops_the_sweep_and_keeps_what_the_running_jobs_computed(tmp_path, launcher):
-    """Ctrl-C (to the whole process group, as a terminal sends it): the running jobs end KILLED
-    with their trajectory and child run, the others do not run, the summary is written, the
-    parent run ends KILLED, exit 130, and nothing but calclab's lines on stderr."""
+@pytest.mark.parametrize("launcher, sig", [([], "SIGINT"), (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "SIGINT"),
+                                           ([], "SIGTERM"), (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "SIGTERM")],
+                         ids=["basic-ctrl-c", "joblib-ctrl-c", "basic-sigterm", "joblib-sigterm"])
+def test_ctrl_c_stops_the_sweep_and_keeps_what_the_running_jobs_computed(tmp_path, launcher, sig):
+    """Ctrl-C or SIGTERM (to the whole process group, as a terminal or a scheduler sends it):
+    the running jobs end KILLED with their trajectory and child run, the others do not run, the
+    summary is written, the parent run ends KILLED, exit 130 (143 for SIGTERM), and nothing but
+    calclab's lines on stderr."""
     import signal
 
     from runner.interrupt import NOT_RUN
@@ -234,17 +237,19 @@ def test_ctrl_c_stops_the_sweep_and_keeps_what_the_running_jobs_computed(tmp_pat
     while len(list(tmp_path.glob("outputs/multirun/*/*/*/.hydra"))) < first and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(3.0)                                   # well into the running jobs' descent
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, getattr(signal, sig))
     out, err = proc.communicate(timeout=180)
-    assert proc.returncode == 130, err
+    assert proc.returncode == (130 if sig == "SIGINT" else 143), err
     lines = err.strip().splitlines()
     assert all(line.startswith("calclab: ") for line in lines), err
-    assert lines[-1].startswith(f"calclab: interrupted: {first} of the sweep's jobs ran")
+    verb = "interrupted" if sig == "SIGINT" else "terminated by SIGTERM"
+    assert lines[-1].startswith(f"calclab: {verb}: {first} of the sweep's jobs ran")
     d = sweep_dir_of(tmp_path)
     docs = {p.parent.name: json.loads(p.read_text()) for p in d.glob("*/result.json")}
     assert sorted(docs) == ["0", "1", "2"] and all(doc["status"] == "KILLED" for doc in docs.values())
     ran = [docs[str(j)] for j in range(first)]
-    assert all("interrupted by the user" in doc["message"] and 0 < doc["steps"] < 10_000_000 for doc in ran)
+    words = "interrupted by the user" if sig == "SIGINT" else "terminated by SIGTERM"
+    assert all(words in doc["message"] and 0 < doc["steps"] < 10_000_000 for doc in ran)
     assert docs["2"]["message"] == NOT_RUN
     for j, doc in enumerate(ran):
         traj = np.load(d / str(j) / "trajectory.npz")

@@ -16,6 +16,7 @@ import numpy as np
 
 from kernels import descent, optimizers
 from kernels.schedules import CONSTANT
+from runner import interrupt
 from runner.outputs import plots
 from runner.errors import ConfigError
 from runner.config.optim import schedule_to_kernel, to_kernel
@@ -208,7 +209,7 @@ def minimise(problem, optim_obj, sched_obj, knobs: DescentKnobs, seed: int, prog
     except KeyboardInterrupt:
         run.finish_interrupted()
         status, compile_s = None, float("nan")
-        message = f"interrupted by the user after {run.t} steps"
+        message = f"{interrupt.reason()} after {run.t} steps"
     if status is None:
         outcome = KILLED
     elif status == descent.DIVERGED:

@@ -185,9 +185,9 @@ class SweepCallback(Callback):
         self._close_helper()
         if stopped:
             ran = sum(r["result"].get("message") != interrupt.NOT_RUN for r in rows)
-            print(f"calclab: interrupted: {ran} of the sweep's jobs ran (summary in {sweep_dir})",
+            print(f"calclab: {interrupt.verb()}: {ran} of the sweep's jobs ran (summary in {sweep_dir})",
                   file=sys.stderr, flush=True)
-            raise SystemExit(130)
+            raise SystemExit(interrupt.exit_code())
 
     def _finish_parent_run(self, rows, csv_path, plots, sweep_dir: Path, status: str) -> None:
         counts = {s: sum(r["result"]["status"] == s for r in rows) for s in ("FINISHED", "DIVERGED", "FAILED", "KILLED")}

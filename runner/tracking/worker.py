@@ -58,6 +58,7 @@ def _serve(conn, parent_end) -> None:
     runs that failed).  Before a parent-run request and before it exits, it waits for the
     sweep's runs to be complete."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a scheduler stopping the group: the parent records the run
     parent_end.close()      # the fork copied it: keep it open and a dead parent's EOF never comes
     try:
         from runner.tracking import store as tracking
