@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import subprocess
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from runner.errors import ConfigError
+from runner.tracking import orphans
 from runner.tracking.messages import AbandonParent, FinishParent, RunRecord, StartParent
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 
@@ -217,7 +219,21 @@ def open_store(uri: str, artifact_root: Optional[str], experiment: str):
     the experiment found or created.  No run is created."""
     with store_lock(uri):
         client = client_for(uri)
-        return client, experiment_id(client, experiment, artifact_root), uri
+        exp_id = experiment_id(client, experiment, artifact_root)
+        _end_orphans(client, exp_id)
+        return client, exp_id, uri
+
+
+def _end_orphans(client, exp_id: str) -> None:
+    """Runs of this experiment left RUNNING by a process that is gone end KILLED
+    (runner.tracking.orphans); a failure here never stops a run."""
+    try:
+        ended = orphans.end_orphans(client, exp_id)
+    except Exception:
+        return
+    if ended:
+        print(f"calclab: marked {len(ended)} orphaned MLflow run(s) KILLED (their process was gone): "
+              f"{', '.join(ended[:5])}{' ...' if len(ended) > 5 else ''}", file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -261,7 +277,7 @@ def record_run(client, exp_id: str, uri: str, record: RunRecord) -> str:
 def create_run(client, exp_id: str, record: RunRecord) -> str:
     """The run, created RUNNING with its tags and name; :func:`fill_run` completes it."""
     cfg, overrides = record.cfg, record.overrides
-    tags = run_tags(cfg, record.result, overrides)
+    tags = {**run_tags(cfg, record.result, overrides), **orphans.owner_tags()}
     if record.parent:
         tags["mlflow.parentRunId"] = record.parent["parent_run_id"]
     run = client.create_run(exp_id, start_time=int(record.started * 1000), tags=tags,
@@ -310,7 +326,7 @@ def start_parent(request: StartParent) -> Dict[str, str]:
     sweep's parent run: {tracking_uri, experiment_id, parent_run_id} for its jobs."""
     client, exp_id, uri = open_store(request.uri, request.artifact_root, request.experiment)
     with store_lock(uri):
-        run_id = client.create_run(exp_id, run_name=request.name, tags=request.tags).info.run_id
+        run_id = client.create_run(exp_id, run_name=request.name, tags={**request.tags, **orphans.owner_tags()}).info.run_id
         for key, value in request.params.items():
             client.log_param(run_id, key, value)
     return {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}
