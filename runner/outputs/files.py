@@ -88,14 +88,21 @@ def _draw_plots(result: Result, plot_dir: Path) -> List[Path]:
     return written
 
 
-def write_result_json(result: Result, run_dir: Path, run_id: Optional[str], wall_s: float) -> Path:
+def result_document(result: Result, run_id: Optional[str], wall_s: float, files: List[str]) -> str:
+    """result.json's text: the task, status, info, final numbers, message, MLflow run id, wall
+    seconds and the run directory's files (also logged to the MLflow run as an artifact)."""
     doc: Dict[str, object] = {"task": result.task, "status": result.status}
     doc.update(result.info)
     doc["final"] = result.final
     doc["message"] = result.message
     doc["mlflow_run_id"] = run_id
     doc["wall_s"] = round(wall_s, 6)
-    doc["files"] = sorted(p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+    doc["files"] = sorted(files)
+    return json.dumps(json_safe(doc), indent=2) + "\n"
+
+
+def write_result_json(result: Result, run_dir: Path, run_id: Optional[str], wall_s: float) -> Path:
+    files = [p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
     path = run_dir / RESULT_FILE
-    _atomic_write(path, json.dumps(json_safe(doc), indent=2) + "\n")
+    _atomic_write(path, result_document(result, run_id, wall_s, [f for f in files if f != RESULT_FILE]))
     return path

@@ -191,8 +191,10 @@ class SweepCallback(Callback):
 
     def _finish_parent_run(self, rows, csv_path, plots, sweep_dir: Path, status: str) -> None:
         counts = {s: sum(r["result"]["status"] == s for r in rows) for s in ("FINISHED", "DIVERGED", "FAILED", "KILLED")}
-        metrics = {"jobs": len(rows), **{f"jobs_{k.lower()}": v for k, v in counts.items()}}
-        tags, params, artifacts = {}, {}, [csv_path, *plots]
+        metrics = {}
+        # bookkeeping, not a measurement: tags (a metric would draw a one-point chart of it)
+        tags = {"jobs": str(len(rows)), **{f"jobs_{k.lower()}": str(v) for k, v in counts.items()}}
+        params, artifacts = {}, [csv_path, *plots]
         best = best_job(rows)
         if best is not None:
             metrics["best_loss"] = best["result"]["final"]["loss"]

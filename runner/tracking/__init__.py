@@ -7,7 +7,8 @@ process that ``python -m runner`` forks at start-up so that importing MLflow and
 the store overlap with the task; ``messages`` names what crosses into tracking (a
 ``RunRecord``, a sweep's parent-run requests, the helper's protocol); ``route`` decides where
 a run's record goes.  Tracking only reads a Result; it never decides anything
-about a run.  May import: ``runner.result``, ``runner.errors``.
+about a run.  May import: ``runner.result``, ``runner.errors``, ``runner.outputs.files``
+(the result.json document).
 """
 
 

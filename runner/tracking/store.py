@@ -27,6 +27,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from runner.errors import ConfigError
+from runner.outputs.files import RESULT_FILE, result_document
 from runner.tracking import orphans
 from runner.tracking.messages import AbandonParent, FinishParent, RunRecord, StartParent
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
@@ -86,19 +87,44 @@ def resolve_store(uri: Optional[str] = None, artifact_location: Optional[str] = 
     return uri, artifact_location
 
 
+# MLflow 3's UI opens an experiment by its kind (the tag mlflow.experimentKind, read by the UI):
+# calclab's runs are model development (metrics by step, params, artifacts), not GenAI traces.
+EXPERIMENT_KIND = "custom_model_development"
+DESCRIPTIONS = {
+    "optimize": "calclab: minimising functions and losses with gradient-based optimizers "
+                "(loss, gradient norm and learning rate by step; the full trajectory in trajectory.npz)",
+    "integrate": "calclab: Monte Carlo and quadrature integration (estimate, standard error and error against n)",
+    "train": "calclab: training networks by backpropagation (loss by step, accuracies, per-layer gradient norms)",
+    "analyze": "calclab: derivatives, Jacobians, Hessians, Taylor series and critical points, by every method",
+    "constrained": "calclab: optimisation under equality constraints (Lagrange multipliers, bordered Hessian)",
+}
+
+
+def experiment_tags(name: str) -> Dict[str, str]:
+    """The experiment's kind (so the UI shows runs, charts and artifacts) and its description."""
+    task = name[len("calclab-"):] if name.startswith("calclab-") else ""
+    description = DESCRIPTIONS.get(task, "calclab: config-driven experiments on the calculus behind machine learning")
+    return {"mlflow.experimentKind": EXPERIMENT_KIND, "mlflow.note.content": description}
+
+
 def experiment_id(client, name: str, artifact_root: Optional[str]) -> str:
-    """Get or create the experiment; safe against another process creating it first."""
+    """Get or create the experiment, with its kind and description; safe against another
+    process creating it first."""
     exp = client.get_experiment_by_name(name)
     if exp is None:
         location = f"{Path(artifact_root).resolve().as_uri()}/{name}" if artifact_root else None
         try:
-            return client.create_experiment(name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location, tags=experiment_tags(name))
         except Exception:
             exp = client.get_experiment_by_name(name)
             if exp is None:
                 raise
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
+    if "mlflow.experimentKind" not in exp.tags:      # made before calclab set it (or by someone else)
+        for key, value in experiment_tags(name).items():
+            if key not in exp.tags:
+                client.set_experiment_tag(exp.experiment_id, key, value)
     return exp.experiment_id
 
 
@@ -193,7 +219,33 @@ def run_tags(cfg, result: Result, overrides: Sequence[str]) -> Dict[str, str]:
 
 
 def default_run_name(cfg, overrides: Sequence[str]) -> str:
-    return " ".join(overrides) if overrides else f"{cfg.task} (defaults)"
+    """The overrides (what makes this run differ), then a short random suffix so that two runs
+    of the same command stay apart in the UI: ``optim=adam optim.lr=0.01 · 3f9a``."""
+    head = " ".join(overrides) if overrides else f"{cfg.task} (defaults)"
+    return f"{head[:240]} · {os.urandom(2).hex()}"
+
+
+def final_metrics(result: Result) -> Dict[str, float]:
+    """The result's final numbers as metrics, so that the runs table can sort by them: every
+    finite number (true/false as 1/0) at the top level of ``final`` that is not already a
+    series by step, and the numbers of small dicts one level down (``grad_check.max_rel_error``)."""
+    out: Dict[str, float] = {}
+
+    def add(key, value):
+        if isinstance(value, (bool, np.bool_)):
+            out[key] = float(value)
+        elif isinstance(value, (int, float, np.integer, np.floating)) and np.isfinite(value):
+            out[key] = float(value)
+
+    for key, value in result.final.items():
+        if key in result.metrics:
+            continue
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                add(f"{key}.{sub}", v)
+        else:
+            add(key, value)
+    return out
 
 
 def _chunks(items: List, size: int) -> Iterable[List]:
@@ -302,14 +354,20 @@ def fill_run(client, run_id: str, record: RunRecord, turn=nullcontext) -> None:
                   for batch in _chunks([Param(k, v) for k, v in params.items()], MAX_BATCH_PARAMS)]
         stamp = int(finished * 1000)
         metrics = []
+        last_step = 0
         for name, series in result.metrics.items():
             steps, values = downsample(series.steps, series.values, record.tracking.max_points)
             metrics += [Metric(name, float(v), stamp, int(s)) for s, v in zip(steps, values)]
+            last_step = max(last_step, int(steps[-1]) if len(steps) else 0)
+        metrics += [Metric(name, v, stamp, last_step) for name, v in final_metrics(result).items()]
         writes += [functools.partial(client.log_batch, run_id, metrics=batch)
                    for batch in _chunks(metrics, MAX_BATCH_METRICS)]
         for path in map(Path, record.files):
             sub = path.parent.name if path.parent.name == "plots" else None
             writes.append(functools.partial(client.log_artifact, run_id, str(path), artifact_path=sub))
+        top = [Path(f).name for f in record.files if Path(f).parent.name != "plots"]
+        document = result_document(result, run_id, finished - record.started, top)
+        writes.append(functools.partial(client.log_text, run_id, document, RESULT_FILE))
         for write in writes:
             with turn():
                 write()
