@@ -240,7 +240,7 @@ def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_i
     assert len(client.get_metric_history(run.info.run_id, "loss")) <= 100
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
     wrong_key = {**parent, "log_key": "00" * 16}
-    assert log_through(wrong_key, tcfg, cfg, _result(), [], [], 1.0, 2.0) is None       # the job logs itself
+    assert log_through(RunRecord(tcfg, cfg, _result(), [], [], 1.0, 2.0, wrong_key)) is None       # the job logs itself
     worker.call(FinishParent(parent, {}, {}, {}, []))
     worker.close()
     worker._process.join(10)
