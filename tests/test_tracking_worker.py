@@ -244,7 +244,7 @@ def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_i
     worker.call(FinishParent(parent, {}, {}, {}, []))
     worker.close()
     worker._process.join(10)
-    assert log_through(parent, tcfg, cfg, _result(), [], [], 1.0, 2.0) is None          # helper gone
+    assert log_through(RunRecord(tcfg, cfg, _result(), [], [], 1.0, 2.0, parent)) is None          # helper gone
     # and tracking.log_run then records it in-process, still as a child of the sweep
     run_id = route.log_run(RunRecord(tcfg, cfg, _result(), [artifact], ["seed=9"], 1.0e9, 1.0e9 + 2, parent))
     assert MlflowClient(uri).get_run(run_id).data.tags["mlflow.parentRunId"] == parent["parent_run_id"]
