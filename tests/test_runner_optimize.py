@@ -54,8 +54,17 @@ def test_a_diverging_run_says_so_and_keeps_its_trajectory(run_app, mlflow_uri):
     assert traj["loss"].size == steps + 1
     # x - 2 is multiplied by (1 - 2 lr) = -2 every step: the recorded path is that recurrence
     np.testing.assert_allclose(traj["params"][:10, 0] - 2, -2 * (-2.0) ** np.arange(10))
-    run = MlflowClient(mlflow_uri).get_run(doc["mlflow_run_id"])
+    client = MlflowClient(mlflow_uri)
+    run = client.get_run(doc["mlflow_run_id"])
     assert run.info.status == "FAILED" and run.data.tags["calclab.status"] == "DIVERGED"
+    # its charts stop before the blow-up (the loss grows 4x a step up to ~1e300 here), and say where
+    history = client.get_metric_history(run.info.run_id, "loss")
+    f0 = float(traj["loss"][0])
+    assert max(abs(m.value - f0) for m in history) <= 100 * max(1.0, abs(f0))
+    shown = int(run.data.tags["calclab.curve_shown_to_step"])
+    assert max(m.step for m in history) == shown and 0 < shown < steps
+    assert abs(traj["loss"][shown + 1] - f0) > 100 * max(1.0, abs(f0))       # the next row is the blow-up
+    assert run.data.tags["calclab.diverged_at_step"] == str(steps)
 
 
 def test_mlflow_holds_params_every_metric_step_artifacts_and_status(run_app, mlflow_uri):

@@ -181,6 +181,20 @@ def _drive(run: Run, progress: Callable) -> tuple:
 
 
 
+BLOW_UP = 100.0   # a diverged run's curves stop where |loss - loss_0| passes this x max(1, |loss_0|)
+
+
+def meaningful_rows(loss: np.ndarray) -> int:
+    """How many leading rows of a diverged run's loss are worth charting: up to the last one
+    before the loss became non-finite or moved more than BLOW_UP x max(1, |loss_0|) away from
+    its start (past that, one point at 1e35 flattens every chart it is compared in).  The
+    trajectory keeps every row; only the metrics sent for charts stop here."""
+    scale = BLOW_UP * max(1.0, abs(float(loss[0]))) if np.isfinite(loss[0]) else np.inf
+    bad = ~np.isfinite(loss) | (np.abs(loss - loss[0]) > scale)
+    first_bad = int(np.argmax(bad)) if bad.any() else loss.size
+    return max(first_bad, 1)
+
+
 @dataclass
 class DescentOutcome:
     """How a descent ended: the Run with its trajectory, the run status (FINISHED, DIVERGED or
@@ -251,18 +265,22 @@ def descent_result(outcome: DescentOutcome, optim_obj, sched_obj, task: str = "o
         best = int(np.argmin(gaps))
         final["distance_to_minimum"] = gaps[best]
         final["loss_gap"] = float(loss[-1] - problem.minima[best][1])
-    metrics = {"loss": Series(steps, loss), "grad_norm": Series(steps, gnorm)}
-    finite_lr = np.isfinite(lr)
-    metrics["lr"] = Series(steps[finite_lr], lr[finite_lr])
+    shown = meaningful_rows(loss) if outcome.status == DIVERGED else rows
+    metrics = {"loss": Series(steps[:shown], loss[:shown]), "grad_norm": Series(steps[:shown], gnorm[:shown])}
+    finite_lr = np.isfinite(lr[:shown])
+    metrics["lr"] = Series(steps[:shown][finite_lr], lr[:shown][finite_lr])
     if problem.dim <= MAX_PARAM_METRICS and run_.theta_every:
         pst = trajectory["params_step"]
+        keep = pst < shown
         for i, name in enumerate(problem.param_names):
-            metrics[f"param.{name}"] = Series(pst, trajectory["params"][:, i])
+            metrics[f"param.{name}"] = Series(pst[keep], trajectory["params"][keep, i])
     info = {"problem": problem.name, "optimizer": optim_obj.name, "schedule": sched_obj.name,
             "steps": int(t), "dim": int(problem.dim), "batch_size": int(run_.inputs.batch)}
     compile_s = outcome.compile_seconds + extra_compile_seconds
+    tags = {"numba_compile_s": f"{compile_s:.3f}", "problem_label": problem.label}
+    if outcome.status == DIVERGED:
+        tags.update({"calclab.diverged_at_step": str(t), "calclab.curve_shown_to_step": str(shown - 1)})
     result = Result(task=task, status=outcome.status, message=outcome.message, final=final, info=info,
-                    trajectory=trajectory, metrics=metrics,
-                    tags={"numba_compile_s": f"{compile_s:.3f}", "problem_label": problem.label})
+                    trajectory=trajectory, metrics=metrics, tags=tags)
     result.plots = plots.optimize_plots(result, problem)
     return result
