@@ -64,7 +64,7 @@ def test_the_helper_records_the_run_as_logging_in_process_would(tmp_path):
     series = _result().metrics["loss"]
     kept, _ = tracking.downsample(series.steps, series.values, 100)
     assert sorted(m.step for m in history) == kept.tolist() and len(kept) < 5000
-    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml", "result.json"]
     assert run.info.start_time == 1.0e12
 
 
@@ -238,7 +238,7 @@ def test_a_sweeps_jobs_have_the_helper_record_their_runs_and_fall_back_when_it_i
     run = kids[run_ids[0]]
     assert run.info.status == "FAILED" and run.data.tags["overrides"] == "seed=0"       # DIVERGED -> FAILED
     assert len(client.get_metric_history(run.info.run_id, "loss")) <= 100
-    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["config.yaml", "result.json"]
     wrong_key = {**parent, "log_key": "00" * 16}
     assert log_through(RunRecord(tcfg, cfg, _result(), [], [], 1.0, 2.0, wrong_key)) is None       # the job logs itself
     worker.call(FinishParent(parent, {}, {}, {}, []))
@@ -304,7 +304,7 @@ def test_a_sweep_job_waits_for_its_run_to_be_created_not_completed(gate, sweep_h
     run = client.get_run(run_id)
     assert run.info.status == "FAILED" and run.data.params["optim.lr"]          # DIVERGED -> FAILED
     assert len(client.get_metric_history(run_id, "loss")) <= 100
-    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml", "result.json"]
     worker.call(FinishParent(parent, {}, {}, {}, []))
     worker.close()
 

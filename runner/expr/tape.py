@@ -178,12 +178,17 @@ def _is_negated(term) -> bool:
     return term.is_Mul and term.args[0].is_Number and term.args[0].is_negative
 
 
+def _number(value) -> sp.Expr:
+    """A Python number as an exact SymPy number (never through sympify)."""
+    return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
+
+
 def record(exprs: Sequence[sp.Expr], symbols: Sequence[sp.Symbol], key: str = "problem.f") -> Tape:
     """The tape of the outputs ``exprs`` (one per output) in the inputs ``symbols``.
 
     Raises ConfigError (naming ``key``) for a function the tape has no rule for."""
     rec = _Recorder(list(symbols), key)
-    outs = [rec.node(sp.S(e) if isinstance(e, (int, float)) else e) for e in exprs]
+    outs = [rec.node(_number(e) if isinstance(e, (int, float)) else e) for e in exprs]
     ops, a, b, c = (zip(*rec.nodes) if rec.nodes else ((), (), (), ()))
     return Tape(np.asarray(ops, dtype=np.int64), np.asarray(a, dtype=np.int64),
                 np.asarray(b, dtype=np.int64), np.asarray(c, dtype=np.float64),
