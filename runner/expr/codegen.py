@@ -128,7 +128,7 @@ def source_digest(kind: str, variables: Sequence[str], exprs: Sequence[sympy.Exp
     for part in (CODEGEN_VERSION, kind, ",".join(variables), *(sympy.srepr(e) for e in exprs)):
         h.update(part.encode())
         h.update(b"\0")
-    for name in ("expr_codegen.py", "expr_parse.py"):
+    for name in ("codegen.py", "parse.py"):
         h.update((_HERE / name).read_bytes())
     return h.hexdigest()[:24]
 
