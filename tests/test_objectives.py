@@ -138,3 +138,18 @@ def test_linreg_minimum_is_the_ridge_solution():
     D = np.diag([1.0] * p.X.shape[1] + [0.0])
     expected = np.linalg.solve(Xt.T @ Xt / n + 0.3 * D, Xt.T @ p.y / n)
     np.testing.assert_allclose(p.minima[0][0], expected, rtol=1e-10)
+
+
+def test_six_hump_camel_states_both_global_minima():
+    """Against SciPy's BFGS on the textbook formula (Dixon and Szego 1978): f* = -1.0316284535 at
+    +-(0.0898420, -0.7126564)."""
+    from scipy.optimize import minimize
+
+    f = lambda v: (4 - 2.1 * v[0] ** 2 + v[0] ** 4 / 3) * v[0] ** 2 + v[0] * v[1] + (-4 + 4 * v[1] ** 2) * v[1] ** 2
+    p = make("six_hump_camel")
+    assert len(p.minima) == 2
+    for (xm, fm), start in zip(p.minima, [(0.5, -0.5), (-0.5, 0.5)]):
+        ref = minimize(f, start, method="BFGS", options={"gtol": 1e-12})
+        np.testing.assert_allclose(xm, ref.x, atol=1e-7)
+        assert fm == pytest.approx(ref.fun, abs=1e-12) and fm == pytest.approx(-1.0316284535, abs=1e-10)
+        assert p.loss(np.array(start)) == pytest.approx(f(start), rel=1e-14)
