@@ -17,7 +17,6 @@ from runner.errors import ConfigError
 from runner.problems.problem import EMPTY_X, EMPTY_Y, Problem
 
 
-
 def kernels(prefix: str):
     """The pair (value_grad, hessian) named ``prefix``_value_grad, ``prefix``_hessian in
     kernels.objectives."""

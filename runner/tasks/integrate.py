@@ -2,9 +2,10 @@
 a convergence trace (estimate, standard error and error at geometric checkpoints of n).
 
 What to integrate is the ``integrand`` group (runner.integrate.integrands), how is the ``integrator`` group
-(its table: runner.integrate.registry; schemas: runner.integrate.integrators).  result.json's ``final``: estimate, standard_error, ci95, n, evaluations,
-exact and abs_error (where known), variance_reduction (against plain MC, for the variance-reduction
-methods), error_slope and se_slope (fitted log-log slopes against n), non_finite.
+(its table runner.integrate.registry.INTEGRATORS; the task reads only the entry).  result.json's ``final``:
+estimate, standard_error, ci95, n, evaluations, exact and abs_error (where known), variance_reduction
+(against plain MC, for the variance-reduction methods), error_slope and se_slope (fitted log-log slopes
+against n), non_finite.
 """
 from __future__ import annotations
 
