@@ -16,7 +16,9 @@ along a convergence trace of geometric checkpoints n_1 < ... < n_k = n.
 
 Each estimate is an :class:`Estimate` (value, standard error, evaluations, non-finite count),
 computed by runner.integrate.trace; this module holds the schemas, the checkpoints and the
-importance proposal (with its check that q covers the integrand).
+importance proposal (with its check that q covers the integrand).  The table that names each
+option, runner.integrate.registry.INTEGRATORS, puts one schema, one run and one kind of
+checkpoints together.
 """
 from __future__ import annotations
 
@@ -173,13 +175,6 @@ class GivenSamples:
             raise ConfigError("samples", "give the sample points, e.g. integrator.samples=[0.2,0.5,0.7,0.9]")
 
 
-INTEGRATOR_SCHEMAS = {cls.name: cls for cls in (
-    MonteCarlo, Antithetic, ControlVariate, Importance, Stratified, Sobol, Halton, Trapezoid, Simpson,
-    GaussLegendre, Adaptive, GivenSamples)}
-MC_METHODS = {"mc": M.PLAIN, "antithetic": M.ANTITHETIC, "control": M.CONTROL, "importance": M.IMPORTANCE}
-RULES = ("trapezoid", "simpson", "gauss_legendre")
-ONE_D = ("adaptive", "samples")
-
 
 @dataclass
 class Estimate:
@@ -197,26 +192,55 @@ def _listed(values) -> list:
     return list(values) if isinstance(values, (list, tuple)) or hasattr(values, "__len__") else [values]
 
 
-def checkpoints(method, d: int, k: int) -> List[int]:
-    """Geometric n (about n / 2^i, i < k), strictly increasing and ending at n: whole chunks of
-    CHUNK samples above one chunk for Monte Carlo (prefix sums of one run), powers of two for
-    Sobol, node counts for the rules, 2 k^d for stratified."""
-    if method.name == "samples":
-        return [len(method.samples)]
+# ---- checkpoints: geometric n (about n / 2^i, i < k), strictly increasing and ending at n ----
+# Each integrator's entry names one of these: called as (method, d, k) -> [n_1, ..., n_k].
+
+def _geometric(method, k: int):
     n = int(method.n)
-    raw = [n / 2 ** i for i in range(k)]
-    if method.name in MC_METHODS:
-        ns = {n} | {max(1, int(round(r / M.CHUNK)) * M.CHUNK) if r >= M.CHUNK else max(2, int(r)) for r in raw}
-        if method.name == "antithetic":
-            ns = {m - m % 2 for m in ns}
-    elif method.name == "stratified":
-        ns = {2 * strata_per_axis(r, d) ** d for r in raw}
-    elif method.name == "sobol":
-        ns = {1 << int(math.log2(max(r, 1))) for r in raw}
-    else:
-        lo = {"gauss_legendre": 1, "adaptive": 15}.get(method.name, 2)
-        ns = {max(lo, int(round(r))) for r in raw}
+    return n, [n / 2 ** i for i in range(k)]
+
+
+def _up_to(ns, n: int) -> List[int]:
     return sorted(m for m in ns if m >= 1 and m <= max(n, 2))
+
+
+def _chunked(n: int, raw) -> set:
+    return {n} | {max(1, int(round(r / M.CHUNK)) * M.CHUNK) if r >= M.CHUNK else max(2, int(r)) for r in raw}
+
+
+def chunk_checkpoints(method, d: int, k: int) -> List[int]:
+    """Whole chunks of CHUNK samples above one chunk (prefix sums of one Monte Carlo run)."""
+    n, raw = _geometric(method, k)
+    return _up_to(_chunked(n, raw), n)
+
+
+def pair_checkpoints(method, d: int, k: int) -> List[int]:
+    """As chunk_checkpoints, rounded down to whole pairs (antithetic)."""
+    n, raw = _geometric(method, k)
+    return _up_to({m - m % 2 for m in _chunked(n, raw)}, n)
+
+
+def strata_checkpoints(method, d: int, k: int) -> List[int]:
+    """2 k^d: two points in each of k^d cells."""
+    n, raw = _geometric(method, k)
+    return _up_to({2 * strata_per_axis(r, d) ** d for r in raw}, n)
+
+
+def power_of_two_checkpoints(method, d: int, k: int) -> List[int]:
+    """Powers of two (balanced Sobol nets)."""
+    n, raw = _geometric(method, k)
+    return _up_to({1 << int(math.log2(max(r, 1))) for r in raw}, n)
+
+
+def count_checkpoints(lowest: int, method, d: int, k: int) -> List[int]:
+    """Rounded counts (nodes, points, evaluations), at least ``lowest``."""
+    n, raw = _geometric(method, k)
+    return _up_to({max(lowest, int(round(r))) for r in raw}, n)
+
+
+def sample_checkpoints(method, d: int, k: int) -> List[int]:
+    """The one checkpoint of given samples: all of them."""
+    return [len(method.samples)]
 
 
 def strata_per_axis(n: float, d: int) -> int:

@@ -1,7 +1,9 @@
 """Build a :class:`runner.problems.problem.Problem` from a validated problem option.
 
-Each builder packs the constants ``P`` for its kernel (layouts in :mod:`kernels.objectives`),
-checks ``x0`` against the parameter count, and states the known minima.
+One builder per family of :data:`runner.problems.catalog.PROBLEMS`, each called as
+``build(option, entry, seed)``: it packs the constants ``P`` for its kernel (layouts in
+:mod:`kernels.objectives`), checks ``x0`` against the parameter count, and states the known
+minima.  The kernels are imported when a problem is built, not when a config is validated.
 """
 from __future__ import annotations
 
@@ -10,23 +12,17 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from kernels import objectives as K
 from runner.problems import data as datasets
 from runner.errors import ConfigError
 from runner.problems.problem import EMPTY_X, EMPTY_Y, Problem
 
-ND_KERNELS = {
-    "rosenbrock": (K.rosenbrock_value_grad, K.rosenbrock_hessian),
-    "rastrigin": (K.rastrigin_value_grad, K.rastrigin_hessian),
-    "ackley": (K.ackley_value_grad, K.ackley_hessian),
-    "styblinski_tang": (K.styblinski_tang_value_grad, K.styblinski_tang_hessian),
-}
-DATA_KERNELS = {
-    "linreg": (K.mse_value_grad, K.mse_hessian),
-    "logreg": (K.logistic_value_grad, K.logistic_hessian),
-    "svm": (K.hinge_value_grad, K.hinge_hessian),
-}
-STYBLINSKI_TANG_X = -2.903534027771178   # the root of 2x^3 - 16x + 2.5 = 0 at the global minimum
+
+def kernels(prefix: str):
+    """The pair (value_grad, hessian) named ``prefix``_value_grad, ``prefix``_hessian in
+    kernels.objectives."""
+    from kernels import objectives as K
+
+    return getattr(K, f"{prefix}_value_grad"), getattr(K, f"{prefix}_hessian")
 
 
 def names_for(d: int) -> List[str]:
@@ -46,7 +42,7 @@ def start(x0: Optional[Sequence[float]], names: List[str], default) -> np.ndarra
     return x
 
 
-def quadratic(p) -> Problem:
+def quadratic(p, entry=None, seed: int = 0) -> Problem:
     """f = x'Ax + b'x + c = 1/2 x'Sx + b'x + c with S = A + A'."""
     try:
         A = np.array(p.A, dtype=np.float64)
@@ -71,7 +67,7 @@ def quadratic(p) -> Problem:
     from kernels.descent_fast import gd_quadratic
 
     return Problem("quadratic", _quadratic_label(A, b, p.c, names), d, start(p.x0, names, 0.0),
-                   K.quadratic_value_grad, K.quadratic_hessian, P, param_names=names, minima=minima,
+                   *kernels("quadratic"), P, param_names=names, minima=minima,
                    meta={"convex": bool(eig.min() >= 0), "hessian_eigenvalues": eig.tolist()},
                    gd_loop=gd_quadratic)
 
@@ -94,40 +90,30 @@ def _quadratic_label(A, b, c, names) -> str:
     return out or "0"
 
 
-def nd_function(p, label: str, default_x0: float) -> Problem:
+def nd_function(p, entry, seed: int = 0) -> Problem:
+    """An n-dimensional test function: the entry's kernels, constants, minima and default start
+    (repeated to dim)."""
     d = int(p.dim)
     names = names_for(d)
-    vg, hess = ND_KERNELS[p.name]
-    if p.name == "rosenbrock":
-        P = np.array([p.a, p.b])
-        minima = [([1.0] * d, 0.0)] if p.a == 1.0 else ([([p.a, p.a * p.a], 0.0)] if d == 2 else [])
-    elif p.name == "rastrigin":
-        P = np.array([p.A])
-        minima = [([0.0] * d, 0.0)]
-    elif p.name == "ackley":
-        P = np.array([p.a, p.b, p.c])
-        minima = [([0.0] * d, 0.0)]
-    else:
-        P = np.zeros(1)
-        x = STYBLINSKI_TANG_X
-        minima = [([x] * d, d * 0.5 * (x ** 4 - 16 * x ** 2 + 5 * x))]
-    if p.name == "rosenbrock" and p.x0 is None:   # the classic start (-1.2, 1), repeated
-        default_x0 = np.resize([-1.2, 1.0], d)
-    x0 = start(p.x0, names, default_x0)
-    return Problem(p.name, f"{label} (n={d})", d, x0, vg, hess, P, param_names=names, minima=minima)
-
-
-def formula(name: str, label: str, text: str, variables, x0, minima) -> Problem:
-    """A fixed test function given as formula text, compiled (and derived) by runner.expr.compile."""
-    from runner.expr.compile import compile_text
-
-    compiled = compile_text(text, variables, key=f"problem ({name})")
-    problem = _from_compiled(name, f"{label}: {text}", compiled, start(x0, list(variables), 0.0))
-    problem.minima = [_refine(problem, xm, fm) for xm, fm in minima]
+    P = np.array(entry.constants(p), dtype=np.float64) if entry.constants else np.zeros(1)
+    x0 = start(p.x0, names, np.resize(np.asarray(entry.x0, dtype=np.float64), d))
+    problem = Problem(p.name, f"{entry.label} (n={d})", d, x0, *kernels(entry.kernels), P, param_names=names)
+    problem.minima = entry.minima(p, problem)
     return problem
 
 
-def expression(p) -> Problem:
+def formula(p, entry, seed: int = 0) -> Problem:
+    """A fixed two-dimensional test function given as formula text in x and y, compiled (and
+    derived) by runner.expr.compile."""
+    from runner.expr.compile import compile_text
+
+    compiled = compile_text(entry.formula, ["x", "y"], key=f"problem ({p.name})")
+    problem = _from_compiled(p.name, f"{entry.label}: {entry.formula}", compiled, start(p.x0, ["x", "y"], entry.x0))
+    problem.minima = [_refine(problem, xm, fm) for xm, fm in entry.minima]
+    return problem
+
+
+def expression(p, entry=None, seed: int = 0) -> Problem:
     from runner.expr.compile import compile_expression, parse_expression
 
     parsed = parse_expression(p.f, p.variables, key="problem.f")
@@ -161,23 +147,25 @@ def _refine(problem: Problem, xm, fm, steps: int = 8):
     return x.tolist(), float(problem.loss(x))
 
 
-def data_problem(p, label: str, seed: int) -> Problem:
-    kind = "regression" if p.name == "linreg" else "classification"
+def data_problem(p, entry, seed: int) -> Problem:
+    """A loss over data rows: regression targets as given, classification labels as -1/+1."""
+    started = time.perf_counter()
+    kind = "regression" if entry.targets == "values" else "classification"
     data = datasets.load(p.data, kind, seed)
     y = data.y if kind == "regression" else datasets.as_signs(data.y)
     n, k = data.X.shape
     names = (["w"] if k == 1 else [f"w{j + 1}" for j in range(k)]) + (["b"] if p.fit_intercept else [])
-    vg, hess = DATA_KERNELS[p.name]
     P = np.array([p.l2, 1.0 if p.fit_intercept else 0.0, 1.0 if p.reduction == "sum" else 0.0])
-    problem = Problem(p.name, f"{label}, n={n}, d={k}" + (f", l2={p.l2:g}" if p.l2 else ""), len(names),
-                      start(p.x0, names, 0.0), vg, hess, P, datasets.aligned(data.X), datasets.aligned(y), names, [], n,
-                      meta={**data.meta, "columns": data.columns})
-    if p.name == "linreg":
-        problem.minima = _least_squares(problem)
+    problem = Problem(p.name, f"{entry.label}, n={n}, d={k}" + (f", l2={p.l2:g}" if p.l2 else ""), len(names),
+                      start(p.x0, names, 0.0), *kernels(entry.kernels), P, datasets.aligned(data.X),
+                      datasets.aligned(y), names, [], n, meta={**data.meta, "columns": data.columns})
+    if entry.minima:
+        problem.minima = entry.minima(p, problem)
+    problem.meta["build_seconds"] = time.perf_counter() - started
     return problem
 
 
-def _least_squares(problem: Problem):
+def least_squares(p, problem: Problem):
     """The unique minimiser of the (ridge) MSE, when the normal equations are well posed."""
     H = np.zeros((problem.dim, problem.dim))
     problem.hessian(np.zeros(problem.dim), H, problem.P, problem.X, problem.y)

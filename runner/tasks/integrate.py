@@ -2,9 +2,10 @@
 a convergence trace (estimate, standard error and error at geometric checkpoints of n).
 
 What to integrate is the ``integrand`` group (runner.integrate.integrands), how is the ``integrator`` group
-(runner.integrate.integrators).  result.json's ``final``: estimate, standard_error, ci95, n, evaluations,
-exact and abs_error (where known), variance_reduction (against plain MC, for the variance-reduction
-methods), error_slope and se_slope (fitted log-log slopes against n), non_finite.
+(its table runner.integrate.registry.INTEGRATORS; the task reads only the entry).  result.json's ``final``:
+estimate, standard_error, ci95, n, evaluations, exact and abs_error (where known), variance_reduction
+(against plain MC, for the variance-reduction methods), error_slope and se_slope (fitted log-log slopes
+against n), non_finite.
 """
 from __future__ import annotations
 
@@ -17,9 +18,8 @@ import numpy as np
 from kernels import montecarlo as M
 from runner.errors import ConfigError
 from runner.integrate.integrands import INTEGRAND_SCHEMAS, build_integrand
-from runner.integrate.integrators import (INTEGRATOR_SCHEMAS, MAX_GRID, MC_METHODS, ONE_D, RULES, Estimate, checkpoints,
-                                proposal_vector)
-from runner.integrate.trace import rule_nodes, trace
+from runner.integrate.integrators import MAX_GRID, Estimate
+from runner.integrate.registry import INTEGRATOR_SCHEMAS, INTEGRATORS
 from runner.result import FAILED, FINISHED, Result, Series
 from runner.config.validate import in_range
 
@@ -44,17 +44,18 @@ def run(cfg, ctx) -> Result:
     v = ctx.validated
     integrand_cfg, method, knobs = v["integrand"], v["integrator"], v["integrate"]
     g = build_integrand(integrand_cfg)
+    entry = INTEGRATORS[method.name]
     if g.name in ("kl", "elbo"):
         if method.name != "mc":
             raise ConfigError("integrator.name", f"integrand '{g.name}' is estimated by sampling: use integrator=mc")
-        return _information(g, method, checkpoints(method, 1, knobs.checkpoints), ctx.seed)
-    if method.name in ONE_D and g.d != 1:
+        return _information(g, method, entry.checkpoints(method, 1, knobs.checkpoints), ctx.seed)
+    if entry.one_d and g.d != 1:
         raise ConfigError("integrator.name", f"'{method.name}' is for one-dimensional integrands; this one has d={g.d}")
-    if method.name in RULES and rule_nodes(method.name, method.n)[0].size ** g.d > MAX_GRID:
+    if entry.nodes is not None and entry.nodes(method.n)[0].size ** g.d > MAX_GRID:
         raise ConfigError("integrator.n", f"{method.n}^{g.d} nodes exceed {MAX_GRID:.0e}; lower n or use mc/sobol")
-    Qvec = proposal_vector(g, method) if method.name == "importance" else None
-    ns = checkpoints(method, g.d, knobs.checkpoints)
-    return _result(g, method, ns, trace(g, method, ns, ctx.seed, Qvec), ctx.seed)
+    prepared = entry.prepare(g, method) if entry.prepare is not None else None
+    ns = entry.checkpoints(method, g.d, knobs.checkpoints)
+    return _result(g, method, ns, entry.run(g, method, ns, ctx.seed, prepared), ctx.seed)
 
 
 def _slope(ns, values):
@@ -74,14 +75,14 @@ def _final(g, method, ns, trace: List[Estimate]) -> dict:
              "n": int(ns[-1]), "evaluations": int(last.evaluations), "exact": g.exact,
              "non_finite": int(last.non_finite)}
     final.update(last.extra)
-    if method.name in RULES and len(trace) > 1:
+    entry = INTEGRATORS[method.name]
+    if entry.kind == "quadrature" and len(trace) > 1:
         final["error_estimate"] = abs(est - trace[-2].value)      # against the rule with about half the nodes
     if g.exact is not None:
         final["abs_error"] = abs(est - g.exact)
         final["error_slope"] = _slope(ns, [abs(t.value - g.exact) for t in trace])
     final["se_slope"] = _slope(ns, [t.standard_error for t in trace])
-    if method.name in ("antithetic", "control", "importance", "stratified") and math.isfinite(se) and se > 0 \
-            and math.isfinite(last.plain_variance):
+    if entry.reduces_variance and math.isfinite(se) and se > 0 and math.isfinite(last.plain_variance):
         # plain MC's variance with the same number of evaluations, over this method's
         final["variance_reduction"] = last.plain_variance / (se * se * last.evaluations)
     return final
@@ -98,7 +99,8 @@ def _result(g, method, ns, trace: List[Estimate], seed) -> Result:
         metrics["standard_error"] = Series(steps, ses)
     if errors is not None:
         metrics["abs_error"] = Series(steps, errors)
-    chunks = -(-int(ns[-1]) // M.CHUNK) if method.name in MC_METHODS or g.name in ("kl", "elbo") else 0
+    entry = INTEGRATORS[method.name]
+    chunks = -(-int(ns[-1]) // M.CHUNK) if entry.chunked or g.name in ("kl", "elbo") else 0
     info = {"integrand": g.name, "integrator": method.name, "label": g.label, "d": g.d, "seed": seed,
             "chunk_size": M.CHUNK, "chunks": chunks, "threads": _threads()}
     if "change_of_variables" in g.meta:
@@ -110,7 +112,7 @@ def _result(g, method, ns, trace: List[Estimate], seed) -> Result:
         message = (f"the integrand was non-finite (NaN or inf) at {bad} of {trace[-1].evaluations} evaluations; "
                    "the estimate leaves them out and is not the integral" if bad else
                    "the estimate is not finite")
-        if method.name in ("trapezoid", "simpson") and g.box is None:
+        if entry.evaluates_ends and g.box is None:
             message += " (this rule evaluates the ends of an infinite range: use gauss_legendre or adaptive)"
     trajectory = {"n": steps, "estimate": values, "standard_error": ses,
                   "non_finite": np.array([t.non_finite for t in trace], dtype=np.int64)}
