@@ -246,7 +246,8 @@ def _per_variable(v, key, variables) -> np.ndarray:
 
 
 def genz_exact(fam: int, c: np.ndarray, w: np.ndarray) -> float:
-    """Closed forms of the Genz integrals over [0, 1]^d (Genz 1984)."""
+    """Closed forms of the Genz integrals over [0, 1]^d (Genz 1984), written so that no
+    digits cancel: 1 - e^(-x) as -expm1(-x), and the corner peak by its integral form below."""
     d = c.size
     if fam == M.OSCILLATORY:
         z = np.exp(2j * np.pi * w[0]) * np.prod([(np.exp(1j * ci) - 1) / (1j * ci) for ci in c])
@@ -254,19 +255,37 @@ def genz_exact(fam: int, c: np.ndarray, w: np.ndarray) -> float:
     if fam == M.PRODUCT_PEAK:
         return float(np.prod(c * (np.arctan(c * (1 - w)) + np.arctan(c * w))))
     if fam == M.CORNER_PEAK:
-        total = 0.0
-        for mask in range(1 << d):
-            bits = [(mask >> i) & 1 for i in range(d)]
-            total += (-1) ** sum(bits) / (1.0 + float(np.dot(c, bits)))
-        return total / (math.factorial(d) * float(np.prod(c)))
+        return corner_peak_exact(c)
     if fam == M.GAUSSIAN:
         return float(np.prod([math.sqrt(math.pi) / (2 * ci) * (math.erf(ci * (1 - wi)) + math.erf(ci * wi))
                               for ci, wi in zip(c, w)]))
     if fam == M.CONTINUOUS:
-        return float(np.prod((2 - np.exp(-c * w) - np.exp(-c * (1 - w))) / c))
+        return float(np.prod((-np.expm1(-c * w) - np.expm1(-c * (1 - w))) / c))
     upper = np.ones(d)
     upper[: min(d, 2)] = w[: min(d, 2)]
-    return float(np.prod((np.exp(c * upper) - 1) / c))
+    return float(np.prod(np.expm1(c * upper) / c))
+
+
+def corner_peak_exact(c: np.ndarray) -> float:
+    """∫ over [0,1]^d of (1 + c·u)^-(d+1).  Genz's closed form (1/(d! Πc)) Σ_S (-1)^|S| / (1 + Σ_S cᵢ)
+    sums 2^d terms of size ~1 to a result of size ~d!·Πc (1e-18 at d = 15, c = 0.01): every
+    digit cancels.  With 1/t = ∫₀^∞ e^(-st) ds the sum is ∫₀^∞ e^(-s) Πᵢ (1 - e^(-s cᵢ)) ds, so
+
+        I = (1/d!) ∫₀^∞ e^(-s) Πᵢ (1 - e^(-s cᵢ))/cᵢ ds,
+
+    a positive integrand (no cancellation), integrated by QUADPACK (asked for 1e-13 relative)."""
+    from scipy.integrate import quad
+
+    d = c.size
+
+    def integrand(s):
+        return math.exp(-s - math.lgamma(d + 1)) * float(np.prod(-np.expm1(-s * c) / c))
+
+    peak = float(d)   # the integrand behaves like s^d e^(-s) near its maximum
+    total = 0.0
+    for a, b in ((0.0, peak), (peak, np.inf)):
+        total += quad(integrand, a, b, epsabs=0.0, epsrel=1e-13, limit=200)[0]
+    return total
 
 
 def _elbo(v) -> Integrand:
