@@ -25,6 +25,8 @@ def print_summary(result: Result, run_dir: Path, run_id: Optional[str], stream=N
     width = max((len(k) for k in result.final), default=0)
     for key, value in result.final.items():
         print(f"  {key:<{width}}  {_fmt(value)}", file=out)
+    for warning in result.final.get("warnings") or []:
+        print(f"  warning: {warning}", file=out)
     if result.message:
         print(f"  {result.message}", file=out)
     print(f"  run dir: {run_dir}", file=out)
