@@ -25,6 +25,9 @@ def print_summary(result: Result, run_dir: Path, run_id: Optional[str], stream=N
     width = max((len(k) for k in result.final), default=0)
     for key, value in result.final.items():
         print(f"  {key:<{width}}  {_fmt(value)}", file=out)
+    check = result.final.get("grad_check")
+    if isinstance(check, dict) and "verdict" in check:
+        print(f"  grad check: {check['verdict']}", file=out)
     for warning in result.final.get("warnings") or []:
         print(f"  warning: {warning}", file=out)
     if result.message:

@@ -126,7 +126,7 @@ def run(cfg, ctx):
         problem, sizes = cnn_problem(model, data, ctx.seed)
     else:
         problem, sizes = network_problem(model, data, ctx.seed)
-    check = grad_check(problem) if knobs.grad_check else None
+    check = grad_check(problem, getattr(model, "precision", "float64")) if knobs.grad_check else None
     run_, outcome, kstatus, message, compile_s, batch = minimise(problem, optim_obj, sched_obj, knobs, ctx)
     result = _result(run_, problem, optim_obj, sched_obj, batch, outcome, kstatus, message, compile_s)
     result.task = "train"
@@ -143,6 +143,7 @@ def run(cfg, ctx):
         result.final["val_loss"] = problem_loss(problem, theta, data.X_val, targets(data.y_val, model, sizes[-1]))
     if check is not None:
         result.final["grad_check"] = check
+        result.tags["calclab.grad_check"] = check["verdict"]
     if data.X.shape[0] == 1 and problem.dim <= 20:
         result.final["forward"] = forward_trace(problem, problem.x0, data.X[0])
     result.trajectory["weights"] = theta.copy()
@@ -306,17 +307,27 @@ def accuracy(theta, problem, X, y, model) -> float:
     return float((pred == y).mean())
 
 
-def grad_check(problem, batch: int = 64) -> dict:
-    """Backprop against central differences with h = eps^(1/3) max(1, |theta_k|) on the first
-    rows; every coordinate up to 200 parameters, else 20 random directions (v'grad against
-    (L(theta + h v) - L(theta - h v)) / 2h).  max_rel_error = max |backprop - numeric| over
-    max |numeric| (the gradient's scale), where = the coordinate or direction of the max."""
+# max_rel_error allowed by the gradient check, per precision of the network's forward and
+# backward pass.  Central differences with h = eps^(1/3)·max(1, |θ|) err by about eps^(2/3)
+# relative to the gradient's scale (truncation h² and rounding eps/h balanced): 4e-11 in float64,
+# 2.4e-5 in float32, times the loss's curvature and conditioning; the tolerances leave a margin
+# of about 30x over that (as torch.autograd.gradcheck's rtol=1e-3 does over its float64 errors).
+GRAD_CHECK_TOLERANCE = {"float64": 1e-6, "float32": 1e-3}
+
+
+def grad_check(problem, precision: str = "float64", batch: int = 64) -> dict:
+    """Backprop against central differences with h = eps^(1/3) max(1, |theta_k|), eps the
+    machine epsilon of ``precision`` (the loss is computed in it: float64's step would leave
+    float32 rounding / h ~ 0.02 of error), on the first rows; every coordinate up to 200
+    parameters, else 20 random directions (v'grad against (L(theta + h v) - L(theta - h v)) / 2h).
+    max_rel_error = max |backprop - numeric| over max |numeric| (the gradient's scale), where =
+    the coordinate or direction of the max; passed = max_rel_error <= GRAD_CHECK_TOLERANCE[precision]."""
     X, y = problem.X[:batch], problem.y[: batch * max(1, problem.y.size // max(problem.X.shape[0], 1))]
     theta = problem.x0.copy()
     g = np.zeros(theta.size)
     f = lambda t: problem.value_grad(np.ascontiguousarray(t), np.zeros(t.size), problem.P, X, y)
     problem.value_grad(theta, g, problem.P, X, y)
-    eps = np.finfo(float).eps ** (1 / 3)
+    eps = float(np.finfo(np.float32 if precision == "float32" else np.float64).eps) ** (1 / 3)
     if theta.size <= 200:
         dirs = np.eye(theta.size)
     else:
@@ -331,8 +342,12 @@ def grad_check(problem, batch: int = 64) -> dict:
     scale = max(np.abs(numeric).max(), np.abs(analytic).max(), 1e-300)
     where = int(err.argmax())
     # relative to the gradient's largest entry: a coordinate whose gradient is 0 has no relative error
-    return {"max_abs_error": float(err.max()), "max_rel_error": float(err.max() / scale), "where": where,
-            "mode": "coordinates" if theta.size <= 200 else "20 random directions"}
+    rel, tol = float(err.max() / scale), GRAD_CHECK_TOLERANCE[precision]
+    passed = bool(rel <= tol)
+    verdict = f"{'passed' if passed else 'FAILED'}: max_rel_error {rel:.2e} {'<=' if passed else '>'} {tol:g} ({precision} tolerance)"
+    return {"max_abs_error": float(err.max()), "max_rel_error": rel, "where": where,
+            "mode": "coordinates" if theta.size <= 200 else "20 random directions",
+            "precision": precision, "step": eps, "tolerance": tol, "passed": passed, "verdict": verdict}
 
 
 def decision_boundary(problem, theta, data, model, title):
@@ -385,6 +400,7 @@ def _train_rnn(model, data, data_cfg, knobs, optim_obj, sched_obj, ctx):
                         dL_dh_ratio_first_to_last=float(start[0] / start[-1]) if start[-1] > 0 else None)
     if check is not None:
         result.final["grad_check"] = check
+        result.tags["calclab.grad_check"] = check["verdict"]
     if data.X_val.shape[0]:
         result.final["val_loss"] = problem_loss(problem, run_.theta, data.X_val, np.ascontiguousarray(data.y_val))
     result.info.update(model="rnn", data="sequence", problem=f"rnn H={H} T={T}")
