@@ -24,6 +24,8 @@ def print_summary(result: Result, run_dir: Path, run_id: Optional[str], stream=N
     print(f"[{result.task}] {result.status} {head}", file=out)
     width = max((len(k) for k in result.final), default=0)
     for key, value in result.final.items():
+        if key == "erratum":
+            continue
         print(f"  {key:<{width}}  {_fmt(value)}", file=out)
     check = result.final.get("grad_check")
     if isinstance(check, dict) and "verdict" in check:
@@ -35,4 +37,6 @@ def print_summary(result: Result, run_dir: Path, run_id: Optional[str], stream=N
     print(f"  run dir: {run_dir}", file=out)
     if run_id:
         print(f"  mlflow run: {run_id}", file=out)
+    if result.final.get("erratum"):   # last: what the tutorial gets wrong in this example
+        print(result.final["erratum"], file=out)
     out.flush()
