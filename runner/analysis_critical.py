@@ -5,8 +5,7 @@ seeded uniform starts in the box.  At a degenerate root (singular Hessian, e.g. 
 Newton converges only linearly, and ‖∇f‖ ≤ tol is reached far from the root (|x| ≈ 2e-3 for
 x⁵), so each converged root is refined by Newton steps multiplied by the multiplicity the
 contraction reveals (a root of multiplicity m shrinks the step by (m-1)/m; the step times m
-lands on it: Schröder's modification, Ralston and Rabinowitz, *A First Course in Numerical
-Analysis*, §8.9).  Refined roots are merged when closer than MERGE_RADIUS·(box diagonal) or
+lands on it: Schröder's modification of Newton's method for multiple roots).  Refined roots are merged when closer than MERGE_RADIUS·(box diagonal) or
 than the sum of their error estimates (m·‖Newton step‖, which grows as the Hessian becomes
 singular), and each is classified by the eigenvalues of its Hessian (tutorial, "Second
 Derivative Test" and "Hessian Matrix"), an eigenvalue counting as zero within

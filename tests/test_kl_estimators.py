@@ -6,7 +6,6 @@ has E[k3²] < ∞ iff E[r²] = E[exp(2a + 2bz + 2cz²)] < ∞ iff 2c < 1/2 iff �
 check that condition numerically (the truncated integral ∫ q²/p), check the coverage of the
 reported standard errors over 12 seeds, and k2's bias against quadrature."""
 import io
-import math
 
 import numpy as np
 import pytest
