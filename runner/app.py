@@ -25,7 +25,7 @@ from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 from runner.config.validate import validate_group, validate_node
 from runner.tasks.registry import TaskContext, load_task
 
-ROOT_KEYS = {"task", "seed", "quiet", "tracking", "sweep"}
+ROOT_KEYS = {"task", "seed", "quiet", "tracking", "sweep", "erratum"}
 EXIT_CODES = {FINISHED: 0, DIVERGED: 3, FAILED: 1, KILLED: 130}
 CONFIG_ERROR_EXIT = 2
 
@@ -55,6 +55,10 @@ def validate(cfg: DictConfig):
             raise ConfigError(group, f"missing config group '{group}' for task '{cfg.task}'")
         validated[group] = validate_group(group, cfg[group], schemas, group)
     validated[cfg.task] = validate_node(cfg.task, cfg.get(cfg.task) or {}, task.SCHEMA, f"task '{cfg.task}'")
+    if cfg.get("erratum") is not None:
+        from runner.erratum import Erratum
+
+        validated["erratum"] = validate_node("erratum", cfg.erratum, Erratum, "erratum")
     return task, validated
 
 
@@ -126,6 +130,10 @@ def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
         msg = e.args[0] if isinstance(e, CalclabError) and e.args else f"{type(e).__name__}: {e}"
         result = Result(task=cfg.task, status=FAILED, message=f"{msg} (traceback in {ctx.run_dir / 'error.log'})")
     finished = time.time()
+    if ctx.validated.get("erratum") is not None:
+        from runner import erratum
+
+        erratum.attach(result, ctx.validated["erratum"])
     with interrupt.finishing():      # a single run's Ctrl-C/SIGTERM now waits until the record is complete
         run_id = _record(result, cfg, ctx, started, finished, overrides, parent, worker)
     if not cfg.quiet:

@@ -42,6 +42,21 @@ def test_analyze_power_rule(tmp_path):
     assert f["derivatives"] == [8.0, 12.0, 12.0, 6.0]
 
 
+def test_analyze_power_rule_x5(tmp_path):
+    f = preset(tmp_path, "analyze_power_rule_x5").final
+    assert f["derivatives_symbolic"][1:] == ["5*x**4", "20*x**3", "60*x**2", "120*x", "120"]
+    assert f["derivative"] == 5 * 2 ** 4
+    assert f["derivatives"] == [32.0, 80.0, 160.0, 240.0, 240.0, 120.0]
+    (point,) = f["critical_points"]          # x^5 has no extremum: one inflection point at 0
+    assert point["x"] == [0.0] and point["kind"] == "inflection"
+
+
+def test_analyze_constant_rule(tmp_path):
+    f = preset(tmp_path, "analyze_constant_rule").final
+    assert f["variables"] == ["x"] and f["value"] == 7.0
+    assert f["derivative"] == 0.0 and f["derivatives_symbolic"][1] == "0"
+
+
 def test_analyze_sum_rule(tmp_path):
     f = preset(tmp_path, "analyze_sum_rule").final
     assert same_function(f["derivatives_symbolic"][1], "3*x**2 + 4*x")

@@ -338,18 +338,23 @@ def directional_derivative(gradient: np.ndarray, v: Sequence[float]):
     return unit, float(gradient @ unit)
 
 
-def classify(eigenvalues: np.ndarray) -> str:
+DEGENERATE = "degenerate (second-derivative test inconclusive)"
+
+
+def classify(eigenvalues: np.ndarray, zero_tol: Optional[float] = None) -> str:
     """Second-derivative (Hessian) test: minimum if all eigenvalues > 0, maximum if all < 0,
-    saddle if both signs occur, else inconclusive.  'Zero' is |λ| ≤ 1e-8·max(1, max|λ|)."""
+    saddle if both signs occur (whatever else), else DEGENERATE (a singular semidefinite
+    Hessian: the test says nothing, e.g. x³ or x⁴ at 0).  'Zero' is |λ| ≤ ``zero_tol``, by default
+    1e-8·max(1, max|λ|)."""
     lam = np.asarray(eigenvalues, dtype=float)
     if not np.all(np.isfinite(lam)):
-        return "inconclusive"
-    tol = 1e-8 * max(1.0, float(np.max(np.abs(lam))) if lam.size else 1.0)
-    pos, neg = np.any(lam > tol), np.any(lam < -tol)
-    if pos and neg:
+        return DEGENERATE
+    if zero_tol is None:
+        zero_tol = 1e-8 * max(1.0, float(np.max(np.abs(lam))) if lam.size else 1.0)
+    if np.any(lam > zero_tol) and np.any(lam < -zero_tol):
         return "saddle"
-    if np.all(lam > tol):
+    if np.all(lam > zero_tol):
         return "minimum"
-    if np.all(lam < -tol):
+    if np.all(lam < -zero_tol):
         return "maximum"
-    return "inconclusive"
+    return DEGENERATE

@@ -9,12 +9,13 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from runner.analysis.core import Subject
+from runner.analysis.core import DEGENERATE, Subject
 from runner.analysis.taylor import taylor_terms
 from runner.outputs.plots import figure
 
 KIND_STYLE = {"minimum": ("o", "tab:green"), "maximum": ("^", "tab:red"),
-              "saddle": ("X", "tab:purple"), "inconclusive": ("s", "tab:gray")}
+              "saddle": ("X", "tab:purple"), "inflection": ("D", "tab:orange"),
+              DEGENERATE: ("s", "tab:gray")}
 MAX_TAYLOR_CURVES = 6
 
 

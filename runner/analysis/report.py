@@ -63,11 +63,11 @@ def analyze_text(final: Dict, info: Dict) -> str:
         rows = [[p, t, f, e] for p, t, f, e in zip(taylor["points"], taylor["taylor"], taylor["f"], taylor["error"])]
         out.append(head + ("\n" + table(["point", "Taylor", "f", "error"], rows) if rows else ""))
     if "critical_points" in final:
-        rows = [[p["x"], p["value"], p["kind"], p["eigenvalues"]] for p in final["critical_points"]]
+        rows = [[p["x"], p["value"], p["kind"], p.get("test", "-"), p["eigenvalues"]] for p in final["critical_points"]]
         found = final.get("critical_point_search", {}).get("found", len(rows))
         more = f", the first {len(rows)} listed" if found > len(rows) else ""
         out.append(f"critical points in the box ({found} found{more})\n" +
-                   table(["x", "f", "kind", "eigenvalues"], rows))
+                   table(["x", "f", "kind", "decided by", "eigenvalues"], rows))
     if "convexity" in final:
         out.append(f"convexity over the box: {final['convexity']['verdict']}")
     act = final.get("activation_table")

@@ -85,7 +85,7 @@ def parse_expression(text, variables: Optional[Sequence[str]] = None, key: str =
     for ``constraint.g=[x + y - 10]``) into a :class:`ParsedExpression`.
 
     ``variables`` declares the variables in order (they shadow ``pi``/``e``); without it they
-    are inferred as the free names in natural order.  Raises ConfigError(key, ...) for any
+    are inferred as the free names in natural order (x alone for a constant).  Raises ConfigError(key, ...) for any
     refused input, before anything expensive is built.
     """
     if variables is not None:
@@ -118,7 +118,7 @@ def parse_expression(text, variables: Optional[Sequence[str]] = None, key: str =
         raise ConfigError(key, f"expected an expression (text), got {type(text).__name__}")
     names = _free_names(trees, variables)
     if variables is None:
-        variables = sorted(names, key=natural_key)
+        variables = sorted(names, key=natural_key) or ["x"]   # a constant (d/dx 7 = 0) is a function of x
         if len(variables) > MAX_VARIABLES:
             raise ConfigError(key, f"refused: {len(variables)} variables; the limit is {MAX_VARIABLES}")
     symbols = [sympy.Symbol(v, real=True) for v in variables]

@@ -23,7 +23,8 @@ PLOTS_DIR = "plots"
 
 
 def json_safe(value):
-    """Convert numpy scalars/arrays and non-finite floats to JSON (NaN/inf become strings)."""
+    """Convert numpy scalars/arrays and non-finite floats to JSON (NaN/inf become null: strict
+    JSON has no such numbers, and a string "nan" is not a number a reader can test)."""
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -34,7 +35,7 @@ def json_safe(value):
         return int(value)
     if isinstance(value, (np.floating, float)):
         v = float(value)
-        return v if math.isfinite(v) else str(v)   # "nan", "inf", "-inf": strict JSON has none
+        return v if math.isfinite(v) else None
     if isinstance(value, np.bool_):
         return bool(value)
     return value

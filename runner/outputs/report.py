@@ -27,10 +27,19 @@ def print_summary(result: Result, run_dir: Path, run_id: Optional[str], stream=N
     if not result.report:
         width = max((len(k) for k in result.final), default=0)
         for key, value in result.final.items():
+            if key == "erratum":
+                continue
             print(f"  {key:<{width}}  {_fmt(value)}", file=out)
+    check = result.final.get("grad_check")
+    if isinstance(check, dict) and "verdict" in check:
+        print(f"  grad check: {check['verdict']}", file=out)
+    for warning in result.final.get("warnings") or []:
+        print(f"  warning: {warning}", file=out)
     if result.message:
         print(f"  {result.message}", file=out)
     print(f"  run dir: {run_dir}", file=out)
     if run_id:
         print(f"  mlflow run: {run_id}", file=out)
+    if result.final.get("erratum"):   # last: what the tutorial gets wrong in this example
+        print(result.final["erratum"], file=out)
     out.flush()

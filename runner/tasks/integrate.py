@@ -153,10 +153,12 @@ def _information(g, method, ns, seed) -> Result:
             M.kl_sums(*map(float, g.P), n, seed, out)
             est = {k: (out[2 * i] / n, math.sqrt(max(out[2 * i + 1] / n - (out[2 * i] / n) ** 2, 0.0) / n))
                    for i, k in enumerate(("k1", "k2", "k3"))}
-            trace.append(Estimate(est["k3"][0], est["k3"][1], n))
+            facts = g.meta
+            trace.append(Estimate(*est[facts["headline"]], n))
             extra = {f"{k}": v[0] for k, v in est.items()} | {f"{k}_standard_error": v[1] for k, v in est.items()}
-            if g.exact is not None:
-                extra |= {f"{k}_bias": v[0] - g.exact for k, v in est.items()}
+            extra |= {f"{k}_error": v[0] - g.exact for k, v in est.items()}      # this run's error
+            extra |= {f"{k}_bias": facts["bias"][k] for k in est}                # E[k] - KL, exact
+            extra |= {"headline_estimator": facts["headline"], "warnings": list(facts["warnings"])}
         else:
             out = np.zeros(2)
             mu0, t0, sig, m, s = map(float, g.P)

@@ -45,7 +45,7 @@ def run(cfg, ctx) -> Result:
     data = load(data_cfg, ctx.seed)
     network = model.network(data, ctx.seed)
     problem = network.problem
-    check = grad_check(problem) if knobs.grad_check else None
+    check = grad_check(problem, getattr(model, "precision", "float64")) if knobs.grad_check else None
     outcome = minimise(problem, v["optim"], v["schedule"], knobs, ctx.seed, ctx.progress)
     result = descent_result(outcome, v["optim"], v["schedule"], task="train")
     theta = outcome.run.theta
@@ -66,6 +66,7 @@ def run(cfg, ctx) -> Result:
         final["val_loss"] = loss_on(problem, theta, data.X_val, network.targets(data.y_val))
     if check is not None:
         final["grad_check"] = check
+        result.tags["calclab.grad_check"] = check["verdict"]
     if data.X.shape[0] == 1 and problem.dim <= 20 and network.forward is not None:
         final["forward"] = network.forward(problem.x0, data.X[0])
     result.trajectory["weights"] = theta.copy()
