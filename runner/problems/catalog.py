@@ -33,12 +33,13 @@ def _x0_ok(x0) -> None:
 
 @dataclass
 class QuadraticProblem:
-    """f(x) = x'Ax + b'x + c (A need not be symmetric; its symmetric part counts)."""
+    """f(x) = x'Ax + b'x + c (A need not be symmetric; its symmetric part counts).  Default:
+    the tutorial's f(x) = x^2 - 4x + 5 from x0 = 0; b and x0 null mean zeros."""
     name: str = "quadratic"
     A: Any = field(default_factory=lambda: [[1.0]])
-    b: Optional[List[float]] = None
-    c: float = 0.0
-    x0: Optional[List[float]] = None
+    b: Optional[List[float]] = field(default_factory=lambda: [-4.0])
+    c: float = 5.0
+    x0: Optional[List[float]] = field(default_factory=lambda: [0.0])
 
     def check(self) -> None:
         _x0_ok(self.x0)
@@ -107,10 +108,20 @@ class ExprProblem:
         _x0_ok(self.x0)
 
 
+def _tutorial_points() -> datasets.DataConfig:
+    """The tutorial's (1, 3), (2, 5), (3, 7): the line y = 2x + 1."""
+    return datasets.DataConfig(source="inline", x=[[1.0], [2.0], [3.0]], y=[3.0, 5.0, 7.0])
+
+
+def _separable_ish() -> datasets.DataConfig:
+    """Synthetic classes: 200 rows, 2 features, 5% of the labels flipped."""
+    return datasets.DataConfig(source="synthetic", n=200, d=2, noise=0.05)
+
+
 @dataclass
 class DataProblem:
     name: str = "linreg"
-    data: datasets.DataConfig = field(default_factory=datasets.DataConfig)
+    data: datasets.DataConfig = field(default_factory=_tutorial_points)
     l2: float = 0.0
     fit_intercept: bool = True
     reduction: str = "mean"
@@ -176,11 +187,14 @@ class MatyasProblem(Formula2D):
 @dataclass
 class LogregProblem(DataProblem):
     name: str = "logreg"
+    data: datasets.DataConfig = field(default_factory=_separable_ish)
 
 
 @dataclass
 class SvmProblem(DataProblem):
     name: str = "svm"
+    data: datasets.DataConfig = field(default_factory=_separable_ish)
+    l2: float = 0.01
 
 
 PROBLEM_SCHEMAS = {
