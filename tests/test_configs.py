@@ -377,6 +377,12 @@ def disagreements(written: dict, schema: type, where: str):
     return found
 
 
+# Where an option's YAML is an instance of a schema whose defaults must fit every size: the
+# quadratic's b and x0 default to zeros of A's size (null), c to 0; conf/problem/quadratic.yaml
+# is the tutorial's 1-D f(x) = x^2 - 4x + 5 from x0 = 0 (the default problem of task=optimize).
+INSTANCE_VALUES = {("problem/quadratic.yaml", "b"), ("problem/quadratic.yaml", "c"), ("problem/quadratic.yaml", "x0")}
+
+
 def option_yaml(path: Path) -> dict:
     written = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     written.pop("defaults", None)
@@ -397,7 +403,8 @@ def test_every_option_yaml_writes_its_schemas_defaults():
             assert name in schemas, f"conf/{group}/{path.name}: no schema for name {name!r}"
             if path.stem == name:
                 checked.append(f"{group}/{name}")
-                found += [(f"{group}/{path.name}", *d) for d in disagreements(written, schemas[name], str(path))]
+                found += [(f"{group}/{path.name}", *d) for d in disagreements(written, schemas[name], str(path))
+                          if (f"{group}/{path.name}", d[0]) not in INSTANCE_VALUES]
     assert found == []
     assert {"optim/adam", "schedule/cosine", "problem/rosenbrock", "integrator/sobol", "model/mlp",
             "data/iris", "tracking/mlflow"} <= set(checked)

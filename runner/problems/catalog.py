@@ -33,13 +33,12 @@ def _x0_ok(x0) -> None:
 
 @dataclass
 class QuadraticProblem:
-    """f(x) = x'Ax + b'x + c (A need not be symmetric; its symmetric part counts).  Default:
-    the tutorial's f(x) = x^2 - 4x + 5 from x0 = 0; b and x0 null mean zeros."""
+    """f(x) = x'Ax + b'x + c (A need not be symmetric; its symmetric part counts)."""
     name: str = "quadratic"
     A: Any = field(default_factory=lambda: [[1.0]])
-    b: Optional[List[float]] = field(default_factory=lambda: [-4.0])
-    c: float = 5.0
-    x0: Optional[List[float]] = field(default_factory=lambda: [0.0])
+    b: Optional[List[float]] = None
+    c: float = 0.0
+    x0: Optional[List[float]] = None
 
     def check(self) -> None:
         _x0_ok(self.x0)
