@@ -63,11 +63,12 @@ KNOWN = {
     "search": {"adam_lr"},
 }
 
-# The task an option is composed with: the first task (in the registry's order) taking its group.
+# An option is composed with the first task (in the registry's order) taking its group;
+# the tracking options, which every task takes, with this one.
 TRACKING_TASK = "optimize"
 
 # Options that need the user's input: what each gets here (the shipped config is refused,
-# naming the key, see test_an_option_that_needs_input_says_which_key).
+# naming the key: test_an_option_that_needs_input_says_which_key_before_any_work).
 NEEDS_INPUT = {
     ("integrator", "samples"): (["integrator.samples=[0.2,0.5,0.7,0.9]"], "integrator.samples"),
     ("data", "csv"): (["data.path={csv}"], "data.path"),
@@ -76,7 +77,7 @@ NEEDS_INPUT = {
 # What a task needs from the user whatever its options (task=constrained: the constraints).
 TASK_INPUT = {"constrained": ["constraint.g=[x + y - 10]"]}
 # Options that only fit some other choice of the same task (the task's defaults are for two
-# classes: model=mlp with a sigmoid output and bce, on data=moons; problem=* runs optim=gd).
+# classes: model=mlp with a sigmoid output and bce, on data=moons).
 CLASSES = ["model.output=softmax", "model.loss=cce"]
 REGRESSION = ["model.output=identity", "model.loss=mse"]
 WITH = {("model", "rnn"): ["data=sequence"], ("model", "cnn1d"): ["data=digits"],
