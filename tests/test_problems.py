@@ -48,10 +48,10 @@ def test_synthetic_data_is_reproducible_by_seed_and_recorded():
 
 
 def test_classification_labels_become_signs():
-    p = build({"name": "logreg", "data": {"x": [[0.0], [1.0]], "y": [0, 1]}})
+    p = build({"name": "logreg", "data": {"source": "inline", "x": [[0.0], [1.0]], "y": [0, 1]}})
     np.testing.assert_array_equal(p.y, [-1.0, 1.0])
     with pytest.raises(ConfigError, match="problem.data.y: class labels must be 0/1 or -1/\\+1; row 2 has 2"):
-        build({"name": "svm", "data": {"x": [[0.0], [1.0]], "y": [1, 2]}})
+        build({"name": "svm", "data": {"source": "inline", "x": [[0.0], [1.0]], "y": [1, 2]}})
 
 
 def test_csv_with_header_and_named_target(tmp_path):

@@ -15,23 +15,38 @@ key, the kind of override (``key=``, ``+key=``, ``++key=``) and the value's type
 ``optim=gd,adam optim.lr=1e-3,1e-2,1e-1`` is checked with two compositions instead of six;
 a key that exists only under one of the optimizers is still caught, before any job starts.
 
-Everything else is Hydra's ``BasicSweeper`` (``max_batch_size``, ``params``, the order of
-the jobs, ``multirun.yaml``).  :func:`register` (called by ``python -m runner``) puts this
-sweeper's config in Hydra's ConfigStore as ``hydra/sweeper/basic`` in place of Hydra's own,
+Everything else is what Hydra's own ``BasicSweeper`` (``hydra/sweeper=basic``, Hydra 1.3)
+does, written on Hydra's public plugin API only: the cartesian product of the sweep
+overrides in their order (``params`` first, then the command line; a key given twice keeps
+its first place and its last value), batches of ``max_batch_size`` jobs numbered on from
+one batch to the next, ``multirun.yaml`` in the sweep directory, and the same errors.
+
+:func:`register` (called by ``python -m runner``) puts this sweeper's config in Hydra's
+ConfigStore as ``hydra/sweeper/basic`` in place of Hydra's own,
 so that presets may still pick another sweeper (the first defaults-list override of a group
 wins, so ours could not be an override in ``config.yaml``).  ``hydra.sweeper.check=all``
 composes every job, as Hydra does.
 """
 from __future__ import annotations
 
+import itertools
+import logging
+import time
+from pathlib import Path
 from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
+from hydra.errors import HydraException
+from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
 
+log = logging.getLogger(__name__)
 
 CHECKS = ("structures", "all")
 
@@ -49,23 +64,58 @@ def register() -> None:
                                  provider="calclab")
 
 
-class CalclabBasicSweeper(BasicSweeper):
+class CalclabBasicSweeper(Sweeper):
     def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
                  check: str = "structures") -> None:
         if check not in CHECKS:
             raise ValueError(f"hydra.sweeper.check: must be one of {', '.join(CHECKS)}, got {check!r}")
         self.check = check
-        # BasicSweeper.__init__'s own body, without its super(BasicSweeper, self): Hydra's plugin
-        # scan executes its core plugin modules a second time, which rebinds that name to a
-        # class this one may not derive from.
-        Sweeper.__init__(self)
-        self.overrides = None
-        self.batch_index = 0
         self.max_batch_size = max_batch_size
         self.params = params or {}
-        self.hydra_context = None
-        self.config = None
-        self.launcher = None
+        self.overrides: Optional[List[List[List[str]]]] = None   # batches of jobs of overrides
+        self.batch_index = 0
+        self.hydra_context: Optional[HydraContext] = None
+        self.config: Optional[DictConfig] = None
+        self.launcher: Optional[Launcher] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: List[str]) -> List[Sequence[JobReturn]]:
+        """Launch every job, batch by batch; the launchers' returns, one list per batch."""
+        assert self.config is not None and self.launcher is not None and self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
+        self.overrides = batches(jobs(overrides), self.max_batch_size)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        returns: List[Sequence[JobReturn]] = []
+        initial_job_idx = 0
+        while not self.is_done():
+            batch = self.get_job_batch()
+            tic = time.perf_counter()
+            self.validate_batch_is_legal(batch)   # a bad override fails here, before any job starts
+            log.debug(f"Validated configs of {len(batch)} jobs in {time.perf_counter() - tic:0.2f} seconds")
+            results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
+            for r in results:
+                _ = r.return_value   # raises the job's exception, as Hydra's sweeper does
+            initial_job_idx += len(batch)
+            returns.append(results)
+        return returns
+
+    def get_job_batch(self) -> Sequence[Sequence[str]]:
+        assert self.overrides is not None
+        self.batch_index += 1
+        return self.overrides[self.batch_index - 1]
+
+    def is_done(self) -> bool:
+        assert self.overrides is not None
+        return self.batch_index >= len(self.overrides)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Compose one job per structure (see the module docstring) instead of every job."""
@@ -76,6 +126,29 @@ class CalclabBasicSweeper(BasicSweeper):
         repository = getattr(loader, "repository", None)
         # Without a repository to ask, treat every key as a group: every job is then checked.
         return True if repository is None else repository.group_exists(key)
+
+
+def jobs(overrides: Sequence[Override]) -> List[List[str]]:
+    """The cartesian product of the overrides' values, the last key varying fastest; a key
+    given twice keeps its first place and its last value (Hydra's order)."""
+    axes: Dict[str, List[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            axes[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep():
+            axes[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            raise HydraException(f"BasicSweeper does not support sweep type : {override.value_type.name}")
+    return [list(job) for job in itertools.product(*axes.values())]
+
+
+def batches(all_jobs: List[List[str]], max_batch_size: Optional[int]) -> List[List[List[str]]]:
+    """``all_jobs`` in batches of ``max_batch_size`` (null: one batch)."""
+    assert max_batch_size is None or max_batch_size > 0   # Hydra's own check, kept as it is
+    if max_batch_size is None:
+        return [all_jobs]
+    return [all_jobs[i:i + max_batch_size] for i in range(0, len(all_jobs), max_batch_size)]
 
 
 def representatives(batch: Sequence[Sequence[str]], is_group) -> List[Sequence[str]]:

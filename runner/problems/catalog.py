@@ -112,10 +112,20 @@ class ExprProblem:
         _x0_ok(self.x0)
 
 
+def _tutorial_points() -> datasets.DataConfig:
+    """The tutorial's (1, 3), (2, 5), (3, 7): the line y = 2x + 1."""
+    return datasets.DataConfig(source="inline", x=[[1.0], [2.0], [3.0]], y=[3.0, 5.0, 7.0])
+
+
+def _separable_ish() -> datasets.DataConfig:
+    """Synthetic classes: 200 rows, 2 features, 5% of the labels flipped."""
+    return datasets.DataConfig(source="synthetic", n=200, d=2, noise=0.05)
+
+
 @dataclass
 class DataProblem:
     name: str = "linreg"
-    data: datasets.DataConfig = field(default_factory=datasets.DataConfig)
+    data: datasets.DataConfig = field(default_factory=_tutorial_points)
     l2: float = 0.0
     fit_intercept: bool = True
     reduction: str = "mean"
@@ -134,11 +144,14 @@ class DataProblem:
 @dataclass
 class LogregProblem(DataProblem):
     name: str = "logreg"
+    data: datasets.DataConfig = field(default_factory=_separable_ish)
 
 
 @dataclass
 class SvmProblem(DataProblem):
     name: str = "svm"
+    data: datasets.DataConfig = field(default_factory=_separable_ish)
+    l2: float = 0.01
 
 
 # ---- the table --------------------------------------------------------------------------

@@ -7,6 +7,9 @@ training rows only).
 """
 from __future__ import annotations
 
+import copy
+import functools
+import typing
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -44,10 +47,26 @@ class TrainData:
         in_range("T", self.T, 1, 10_000, hi_open=False)
 
 
-DATA_SCHEMAS = {name: type(f"{name.title()}Data", (TrainData,), {"__annotations__": {"name": str}, "name": name})
-                for name in ("point", "xor", "moons", "spirals", "linear", "csv", "sequence", *BUNDLED)}
-for _cls in DATA_SCHEMAS.values():
-    dataclass(_cls)
+# What a data set changes of TrainData's defaults (its conf/data/NAME.yaml says the same).
+OWN_DEFAULTS = {
+    "point": {"x": [[0.5]], "y": [0.8], "val_fraction": 0.0},   # the tutorial's one point, kept for training
+    "xor": {"val_fraction": 0.0},                               # all four corners are needed to learn XOR
+    "sequence": {"noise": 0.0},
+    **{name: {"standardize": True} for name in BUNDLED},        # measurements in different units
+}
+
+
+def _schema(name: str) -> type:
+    """The dataclass of data set ``name``: TrainData with its name and its own defaults."""
+    own = {"name": name, **OWN_DEFAULTS.get(name, {})}
+    hints = typing.get_type_hints(TrainData)
+    namespace = {k: field(default_factory=functools.partial(copy.deepcopy, v)) if isinstance(v, list) else v
+                 for k, v in own.items()}
+    namespace["__annotations__"] = {k: hints[k] for k in own}
+    return dataclass(type(f"{name.title()}Data", (TrainData,), namespace))
+
+
+DATA_SCHEMAS = {name: _schema(name) for name in ("point", "xor", "moons", "spirals", "linear", "csv", "sequence", *BUNDLED)}
 
 
 @dataclass
