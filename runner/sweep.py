@@ -106,6 +106,7 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             check_ray_address(config)
+            _check_store(config)
         except ConfigError as e:     # Hydra turns a callback's exception into a warning: stop here
             print(f"calclab: error: {e}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
@@ -437,6 +438,16 @@ def _numeric_first(v: str):
         return (0, float(v), v)
     except ValueError:
         return (1, 0.0, v)
+
+
+def _check_store(config: DictConfig) -> None:
+    """A tracked sweep's store that cannot take runs is one error line before any job starts."""
+    if OmegaConf.select(config, "tracking.name") != "mlflow":
+        return
+    from runner import tracking
+    from runner.validate import validate_group
+
+    tracking.check_store(validate_group("tracking", config.tracking, tracking.SCHEMAS))
 
 
 def check_ray_address(config: DictConfig, timeout: float = 5.0) -> None:

@@ -45,8 +45,11 @@ class MlflowTracking:
     max_points: int = 1000
     plots: bool = True
     fork: bool = True
+    busy_timeout: float = 60.0   # seconds a write waits for a busy SQLite store (another writer) before failing
 
     def check(self):
+        if not self.busy_timeout >= 0:
+            raise ConfigError("busy_timeout", f"must be >= 0 seconds, got {self.busy_timeout}")
         if self.max_points < 8:
             raise ConfigError("max_points", f"must be >= 8, got {self.max_points}")
 
@@ -61,6 +64,13 @@ SCHEMAS = {"mlflow": MlflowTracking, "none": NoTracking}
 
 
 # ---- store -------------------------------------------------------------------------------
+
+# MLflow retries an HTTP request 7 times with exponential back-off and waits 120 s for each
+# answer (MLFLOW_HTTP_REQUEST_MAX_RETRIES / MLFLOW_HTTP_REQUEST_TIMEOUT): a server that went
+# away would hold a finished run for minutes.  Bounded here unless the user set them.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+for _name, _value in HTTP_LIMITS.items():
+    os.environ.setdefault(_name, _value)
 
 def default_uri(cwd: Optional[Path] = None) -> str:
     return f"sqlite:///{(Path(cwd or os.getcwd()) / 'outputs' / 'mlflow.db').resolve()}"
@@ -81,6 +91,94 @@ def resolve_store(uri: Optional[str] = None, artifact_location: Optional[str] = 
         if artifact_location is None:   # MLflow's own default would be ./mlruns under the cwd
             artifact_location = str(db.parent / "mlartifacts")
     return uri, artifact_location
+
+
+BUSY_TIMEOUT = MlflowTracking.busy_timeout
+SQL_SERVERS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}   # SQLAlchemy database URIs MLflow takes
+SQLITE_MAGIC = b"SQLite format 3\x00"
+CONNECT_TIMEOUT = 3.0      # seconds to wait for a tracking server to accept a connection
+
+
+def check_store(tcfg: MlflowTracking) -> None:
+    """Find a store that cannot take the run before any work: ConfigError on ``tracking.uri``
+    naming the cause.  Checks only what is fast and local (no MLflow import, so the forked
+    helper stays possible): an SQLite file's directory and header, its schema table when it
+    is not busy, a server's port accepting a connection within CONNECT_TIMEOUT."""
+    try:
+        uri, _ = resolve_store(tcfg.uri, tcfg.artifact_location)
+    except OSError as e:
+        raise ConfigError("tracking.uri", f"cannot create the store's directory ({e.strerror}: {e.filename})") from None
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+    if scheme == "sqlite":
+        _check_sqlite(Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None, uri)
+    elif scheme in ("http", "https") or scheme in SQL_SERVERS:
+        _check_server(uri, scheme)
+    elif scheme != "databricks":
+        raise ConfigError("tracking.uri", f"unsupported store {uri!r}; use sqlite:////ABS/PATH/mlflow.db, "
+                          f"http(s)://HOST:PORT (an MLflow server) or {'/'.join(SQL_SERVERS)}://...")
+
+
+def _check_sqlite(db: Optional[Path], uri: str) -> None:
+    import sqlite3
+
+    if db is None or str(db) in ("", ":memory:"):
+        raise ConfigError("tracking.uri", f"{uri!r} names no database file; use sqlite:////ABS/PATH/mlflow.db")
+    if db.exists() and not db.is_file():
+        raise ConfigError("tracking.uri", f"{db} is not a file")
+    if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.R_OK | os.W_OK)):
+        raise ConfigError("tracking.uri", f"no permission to write {db if db.exists() else db.parent}")
+    if not db.exists() or db.stat().st_size == 0:
+        return                                  # a new store: MLflow creates its schema
+    cause = _sqlite_damage(db)
+    if cause is None:
+        try:
+            with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=0.2) as con:
+                tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "alembic_version" not in tables:
+                cause = "an SQLite database, but not an MLflow store (no alembic_version table)"
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e):          # busy is not bad: the writes wait (busy_timeout)
+                cause = f"unreadable ({e})"
+        except sqlite3.DatabaseError as e:
+            cause = f"corrupt ({e})"
+    if cause is not None:
+        raise ConfigError("tracking.uri", f"{db}: {cause}; move it aside or point tracking.uri at another file")
+
+
+def _sqlite_damage(db: Path) -> Optional[str]:
+    """Why the file is not a whole SQLite database, from its 100-byte header (sqlite.org/fileformat.html):
+    the magic string, the page size (bytes 16-17) and the page count (bytes 28-31)."""
+    with open(db, "rb") as fh:
+        head = fh.read(100)
+    if not head.startswith(SQLITE_MAGIC):
+        return "not an SQLite database (corrupt or another kind of file)"
+    if len(head) < 100:
+        return "truncated (shorter than an SQLite header)"
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(head[28:32], "big")
+    size = db.stat().st_size
+    if pages and page * pages > size:
+        return f"truncated ({size} bytes; its header says {page * pages})"
+    return None
+
+
+def _check_server(uri: str, scheme: str) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname, parts.port or SQL_SERVERS.get(scheme) or (443 if scheme == "https" else 80)
+    except ValueError as e:
+        raise ConfigError("tracking.uri", f"malformed {uri!r} ({e})") from None
+    if not host:
+        raise ConfigError("tracking.uri", f"{uri!r} names no host")
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as e:
+        raise ConfigError("tracking.uri", f"no store answers at {host}:{port} ({e.strerror or e}); start the "
+                          f"server or use a local store (tracking.uri=sqlite:////ABS/PATH/mlflow.db)") from None
 
 
 def experiment_id(client, name: str, artifact_root: Optional[str]) -> str:
@@ -216,7 +314,7 @@ def log_run(tcfg: MlflowTracking, cfg, result: Result, files: Sequence[Path], ov
         client = client_for(parent["tracking_uri"])
         opened = (client, parent["experiment_id"], parent["tracking_uri"])
     else:
-        opened = open_store(*store_of(tcfg, cfg))
+        opened = open_store(*store_of(tcfg, cfg), patience=tcfg.busy_timeout)
     return record_run(*opened, tcfg, cfg, result, files, overrides, started, finished, parent)
 
 
@@ -233,12 +331,28 @@ def import_store_modules() -> None:
     from mlflow.tracking import MlflowClient  # noqa: F401
 
 
-def open_store(uri: str, artifact_root: Optional[str], experiment: str):
+def open_store(uri: str, artifact_root: Optional[str], experiment: str, patience: float = BUSY_TIMEOUT):
     """(client, experiment id, uri): the store opened (its schema created on first use) and
     the experiment found or created.  No run is created."""
     with store_lock(uri):
         client = client_for(uri)
-        return client, experiment_id(client, experiment, artifact_root), uri
+        return client, patiently(patience, experiment_id, client, experiment, artifact_root), uri
+
+
+def patiently(patience: float, write, *args, **kwargs):
+    """``write(*args, **kwargs)``, tried again while the SQLite store is busy ('database is
+    locked': another process holds its write lock) for up to ``patience`` seconds, waiting
+    0.05 s and doubling to 1 s between tries; then the error propagates."""
+    deadline = time.monotonic() + patience
+    pause = 0.05
+    while True:
+        try:
+            return write(*args, **kwargs)
+        except Exception as e:
+            if "database is locked" not in str(e) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
 
 
 @contextmanager
@@ -265,8 +379,9 @@ def client_for(uri: str):
 
     from mlflow.tracking import MlflowClient
 
-    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    # its ERROR on a failed statement is a traceback; calclab reports the failure in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -275,7 +390,8 @@ def record_run(client, exp_id: str, uri: str, tcfg, cfg, result: Result, files: 
     """Create the run, log params, metrics (downsampled above ``max_points``) and artifacts,
     and terminate it with the result's status; returns the run id."""
     with store_lock(uri):
-        run_id = create_run(client, exp_id, tcfg, cfg, result, overrides, started, parent)
+        run_id = patiently(tcfg.busy_timeout, create_run, client, exp_id, tcfg, cfg, result, overrides, started,
+                           parent)
         fill_run(client, run_id, tcfg, cfg, result, files, finished)
     return run_id
 
@@ -316,13 +432,15 @@ def fill_run(client, run_id: str, tcfg, cfg, result: Result, files: Sequence, fi
         for path in map(Path, files):
             sub = path.parent.name if path.parent.name == "plots" else None
             writes.append(functools.partial(client.log_artifact, run_id, str(path), artifact_path=sub))
+        patience = getattr(tcfg, "busy_timeout", BUSY_TIMEOUT)
         for write in writes:
             with turn():
-                write()
+                patiently(patience, write)
         status = MLFLOW_STATUS[result.status]
     finally:
         with turn():
-            client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
+            patiently(getattr(tcfg, "busy_timeout", BUSY_TIMEOUT), client.set_terminated, run_id, status,
+                      end_time=int(time.time() * 1000))
 
 
 # ---- a sweep's parent run (runner.sweep; from the helper of runner.tracking_worker) ----------
@@ -333,9 +451,9 @@ def start_parent(uri: str, artifact_root: Optional[str], experiment: str, name: 
     sweep's parent run: {tracking_uri, experiment_id, parent_run_id} for its jobs."""
     client, exp_id, uri = open_store(uri, artifact_root, experiment)
     with store_lock(uri):
-        run_id = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
+        run_id = patiently(BUSY_TIMEOUT, client.create_run, exp_id, run_name=name, tags=tags).info.run_id
         for key, value in params.items():
-            client.log_param(run_id, key, value)
+            patiently(BUSY_TIMEOUT, client.log_param, run_id, key, value)
     return {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}
 
 
@@ -346,12 +464,12 @@ def finish_parent(parent: Dict[str, str], metrics: Dict[str, float], tags: Dict[
 
     client, run_id, stamp = client_for(parent["tracking_uri"]), parent["parent_run_id"], int(time.time() * 1000)
     with store_lock(parent["tracking_uri"]):
-        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
-                         params=[Param(k, str(v)) for k, v in params.items()],
-                         tags=[RunTag(k, v) for k, v in tags.items()])
+        patiently(BUSY_TIMEOUT, client.log_batch, run_id,
+                  metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
+                  params=[Param(k, str(v)) for k, v in params.items()], tags=[RunTag(k, v) for k, v in tags.items()])
         for path in artifacts:
-            client.log_artifact(run_id, str(path), artifact_path="summary")
-        client.set_terminated(run_id, status)
+            patiently(BUSY_TIMEOUT, client.log_artifact, run_id, str(path), artifact_path="summary")
+        patiently(BUSY_TIMEOUT, client.set_terminated, run_id, status)
 
 
 def abandon_parent(parent: Dict[str, str], jobs_ran: bool) -> None:
@@ -360,9 +478,9 @@ def abandon_parent(parent: Dict[str, str], jobs_ran: bool) -> None:
     client = client_for(parent["tracking_uri"])
     with store_lock(parent["tracking_uri"]):
         if jobs_ran:
-            client.set_terminated(parent["parent_run_id"], "KILLED")
+            patiently(BUSY_TIMEOUT, client.set_terminated, parent["parent_run_id"], "KILLED")
         else:
-            client.delete_run(parent["parent_run_id"])
+            patiently(BUSY_TIMEOUT, client.delete_run, parent["parent_run_id"])
 
 
 def load_trajectory(run_id: str, tracking_uri: Optional[str] = None) -> Dict[str, np.ndarray]:
@@ -374,3 +492,94 @@ def load_trajectory(run_id: str, tracking_uri: Optional[str] = None) -> Dict[str
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="trajectory.npz", tracking_uri=uri)
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
+
+
+# ---- uploading a run directory later (a run whose store failed after its work) -------------
+
+def upload(path: Path, uri: Optional[str] = None) -> List[Tuple[Path, str]]:
+    """Record the run directory ``path`` (or every job directory of a sweep directory) in
+    MLflow from what the run wrote: result.json, config.yaml, trajectory.npz (its 1-D series as
+    metrics) and plots.  Runs whose result.json already names an MLflow run are skipped.  The
+    store is the run's own ``tracking`` config, or ``uri``.  Returns [(run dir, run id)]."""
+    from omegaconf import OmegaConf
+
+    from runner.validate import validate_group
+
+    path = Path(path)
+    dirs = [path] if (path / "result.json").is_file() else sorted(p.parent for p in path.glob("*/result.json"))
+    if not dirs:
+        raise ConfigError(str(path), "no result.json here or in its subdirectories: not a run or sweep directory")
+    done = []
+    for run_dir in dirs:
+        doc = json.loads((run_dir / "result.json").read_text())
+        if doc.get("mlflow_run_id"):
+            continue
+        cfg = OmegaConf.load(run_dir / "config.yaml")
+        node = cfg.get("tracking") or {}
+        tcfg = validate_group("tracking", node, SCHEMAS) if node.get("name") == "mlflow" else MlflowTracking()
+        tcfg.uri = uri or tcfg.uri
+        check_store(tcfg)
+        overrides_file = run_dir / ".hydra" / "overrides.yaml"
+        overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+        finished = (run_dir / "result.json").stat().st_mtime
+        started = finished - float(doc.get("wall_s") or 0.0)
+        result, files = _result_on_disk(run_dir, doc)
+        run_id = record_run(*open_store(*store_of(tcfg, cfg), patience=tcfg.busy_timeout), tcfg, cfg, result,
+                            files, overrides, started, finished)
+        doc["mlflow_run_id"] = run_id
+        tmp = run_dir / f".result.json.tmp{os.getpid()}"
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, run_dir / "result.json")
+        done.append((run_dir, run_id))
+    return done
+
+
+def _result_on_disk(run_dir: Path, doc: Dict) -> Tuple[Result, List[Path]]:
+    """The Result a run directory describes (metrics: the trajectory's 1-D series) and its files."""
+    from runner.result import Series
+
+    plain = {"task", "status", "final", "message", "mlflow_run_id", "wall_s", "files"}
+    metrics, trajectory = {}, {}
+    traj = run_dir / "trajectory.npz"
+    if traj.is_file():
+        with np.load(traj) as data:
+            trajectory = {k: data[k] for k in data.files}
+        steps = trajectory.get("step")
+        for name, values in trajectory.items():
+            if name != "step" and values.ndim == 1 and values.dtype.kind in "fiu":
+                metrics[name] = Series(steps if steps is not None and len(steps) == len(values)
+                                       else np.arange(len(values)), values)
+    result = Result(task=doc["task"], status=doc["status"], message=doc.get("message") or "",
+                    final=doc.get("final") or {}, info={k: v for k, v in doc.items() if k not in plain},
+                    metrics=metrics)
+    files = [p for p in [run_dir / "config.yaml", traj] if p.is_file()]
+    files += sorted((run_dir / "plots").glob("*")) if (run_dir / "plots").is_dir() else []
+    return result, files
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m runner.tracking upload RUN_OR_SWEEP_DIR... [--uri URI]``"""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m runner.tracking",
+                                     description="Record run directories whose MLflow record failed.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("upload", help="record a run directory (or a sweep's job directories) in MLflow")
+    up.add_argument("dirs", nargs="+", type=Path)
+    up.add_argument("--uri", help="the store (default: the run's tracking.uri)")
+    args = parser.parse_args(argv)
+    failed = 0
+    for path in args.dirs:
+        try:
+            for run_dir, run_id in upload(path, args.uri):
+                print(f"recorded {run_dir} as MLflow run {run_id}", flush=True)
+        except Exception as e:
+            failed += 1
+            print(f"calclab: error: {e if isinstance(e, ConfigError) else f'{type(e).__name__}: {e}'}",
+                  file=sys.stderr, flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

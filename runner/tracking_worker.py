@@ -305,9 +305,10 @@ class TrackingWorker:
         child_end.close()
         return cls(process, parent_end)
 
-    def open(self, uri: str, artifact_root: Optional[str], experiment: str) -> None:
-        """Let the helper open the store and get or create the experiment (no run yet)."""
-        self._conn.send((OPEN, uri, artifact_root, experiment))
+    def open(self, uri: str, artifact_root: Optional[str], experiment: str, patience: float = 60.0) -> None:
+        """Let the helper open the store and get or create the experiment (no run yet), waiting
+        up to ``patience`` seconds while the store is busy (runner.tracking.patiently)."""
+        self._conn.send((OPEN, uri, artifact_root, experiment, patience))
         self._opened = True
 
     def log(self, tcfg, cfg, result, files, overrides, started, finished) -> str:
