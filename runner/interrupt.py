@@ -8,7 +8,8 @@ the sweep interrupted (a file in its directory, seen by all of them) and interru
 task that is computing (:func:`computing`); anywhere else -- the sweeping process waiting for
 its workers, a worker between jobs -- the first Ctrl-C raises nothing, so no worker dies and
 no finished result is lost.  Jobs that start after it see the mark and return at once
-(:func:`runner.app.main`).  Single runs keep Python's own handling.
+(:func:`runner.app.main`).  SIGTERM (``kill PID``) is handled the same way.  Single runs keep
+Python's own handling.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def install(sweep_dir) -> None:
     _sweep_dir = Path(sweep_dir)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
+        signal.signal(signal.SIGTERM, _on_sigint)    # `kill`, a scheduler's stop: handled as Ctrl-C
 
 
 def clear(sweep_dir) -> None:

@@ -473,13 +473,12 @@ def finish_parent(parent: Dict[str, str], metrics: Dict[str, float], tags: Dict[
 
 
 def abandon_parent(parent: Dict[str, str], jobs_ran: bool) -> None:
-    """A sweep that stopped before its end: its parent run ends KILLED, or is deleted if no job
-    ran (it never meant anything)."""
+    """A sweep that stopped before its end: its parent run ends KILLED, and is deleted too if no
+    job ran (it never meant anything; a deleted run still has a status, and it is not RUNNING)."""
     client = client_for(parent["tracking_uri"])
     with store_lock(parent["tracking_uri"]):
-        if jobs_ran:
-            patiently(BUSY_TIMEOUT, client.set_terminated, parent["parent_run_id"], "KILLED")
-        else:
+        patiently(BUSY_TIMEOUT, client.set_terminated, parent["parent_run_id"], "KILLED")
+        if not jobs_ran:
             patiently(BUSY_TIMEOUT, client.delete_run, parent["parent_run_id"])
 
 

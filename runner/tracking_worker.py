@@ -73,6 +73,8 @@ def _serve(conn, parent_end) -> None:
             elif msg[0] == CALL:
                 _wait_for_runs()
                 value, failed = _attempt(imported, getattr(tracking, msg[1]), *msg[2:])
+                if failed is None and msg[1] in ("finish_parent", "abandon_parent") and _recorder is not None:
+                    _recorder.parent_ended = True
                 conn.send(("ok", value) if failed is None else ("error", failed))
             elif msg[0] == SWEEP:
                 value, failed = _attempt(imported, _start_sweep, *msg[1:])
@@ -85,6 +87,17 @@ def _serve(conn, parent_end) -> None:
         return
     finally:
         _wait_for_runs()             # the runs its jobs sent are completed, whatever happened
+        _end_open_parent()
+
+
+def _end_open_parent() -> None:
+    """The sweeping process went away (SIGTERM, SIGKILL, a crash) without ending its parent
+    run: end it KILLED here, so no run is left RUNNING."""
+    if _recorder is not None and not _recorder.parent_ended:
+        from runner import tracking
+
+        _attempt(None, tracking.abandon_parent, _recorder.parent, True)
+        _recorder.parent_ended = True
 
 
 def _wait_for_runs() -> list:
@@ -140,6 +153,7 @@ class _Recorder:
         self.waiting = 0        # jobs waiting to create their run
         self.behind = 0         # runs created (or about to be) and not yet complete
         self.errors = []        # runs that could not be completed, one line each
+        self.parent_ended = False   # the sweep's parent run was finished or abandoned
 
     @contextmanager
     def _turn(self, job_waits: bool):
