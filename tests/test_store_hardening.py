@@ -155,7 +155,7 @@ def test_upload_of_a_directory_without_runs_is_one_line(tmp_path, capsys):
                                  "http://127.0.0.1:9", "postgres://nowhere"])
 @pytest.mark.parametrize("multirun", [False, True])
 def test_a_bad_store_through_the_cli(tmp_path, uri, multirun):
-    args = RUN + [f"tracking.uri={uri}"] + (["-m", "optim.lr=0.1,0.2"] if multirun else [])
+    args = (["-m", "optim.lr=0.1,0.2"] if multirun else []) + RUN + [f"tracking.uri={uri}"]
     proc = run_cli(args, tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stderr
     [line] = proc.stderr.strip().splitlines()
