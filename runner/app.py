@@ -28,6 +28,7 @@ from runner.tasks.registry import TaskContext, load_task
 ROOT_KEYS = {"task", "seed", "quiet", "tracking", "sweep", "erratum"}
 EXIT_CODES = {FINISHED: 0, DIVERGED: 3, FAILED: 1, KILLED: 130}
 CONFIG_ERROR_EXIT = 2
+TRACKING_FAILED_EXIT = 4   # the run's results are on disk, its MLflow record is not: not a success
 
 
 def validate(cfg: DictConfig):
@@ -46,6 +47,10 @@ def validate(cfg: DictConfig):
     if not isinstance(cfg.get("quiet"), bool):
         raise ConfigError("quiet", f"must be true or false, got {cfg.get('quiet')!r}")
     validated = {"tracking": validate_group("tracking", cfg.get("tracking"), tracking.SCHEMAS, "tracking")}
+    if validated["tracking"].name == "mlflow":
+        from runner.tracking.check import check_store
+
+        check_store(validated["tracking"])
     if "sweep" in cfg:
         from runner.sweep.callback import SweepKnobs
 
@@ -85,12 +90,17 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=(), parent: Optional[Dict[
 
     Raises ConfigError (before any work, nothing written to MLflow) for bad input.
     """
+    return _run(cfg, run_dir, overrides, parent)[0]
+
+
+def _run(cfg: DictConfig, run_dir: Path, overrides, parent):
+    """:func:`execute`, and its TaskContext (``unrecorded``: the MLflow record failed)."""
     started = time.time()
     task, validated = validate(cfg)
     ctx = TaskContext(run_dir=Path(run_dir), seed=int(cfg.seed), quiet=bool(cfg.quiet), validated=validated)
     worker = _start_worker(validated["tracking"], cfg, parent)
     try:
-        return _execute(task, cfg, ctx, started, overrides, parent, worker)
+        return _execute(task, cfg, ctx, started, overrides, parent, worker), ctx
     finally:
         if worker is not None:
             worker.close()
@@ -112,7 +122,7 @@ def _start_worker(tcfg, cfg, parent):
         return None
     from runner.tracking import store as tracking
 
-    worker.open(*tracking.store_of(tcfg, cfg))
+    worker.open(*tracking.store_of(tcfg, cfg), tcfg.busy_timeout)
     return worker
 
 
@@ -157,8 +167,11 @@ def _record(result, cfg, ctx, started, finished, overrides, parent, worker) -> O
             run_id = tracking.log_run(record, worker)
         except KeyboardInterrupt:
             _error("interrupted while logging to MLflow; the run directory is complete")
-        except Exception as e:  # the result is safe on disk; say why MLflow has no copy
-            _error(f"MLflow logging failed ({type(e).__name__}: {e}); results are in {ctx.run_dir}")
+        except Exception as e:  # the result is safe on disk; say why MLflow has no copy and how to send it
+            cause = " ".join(f"{type(e).__name__}: {e}".split("[SQL:")[0].split())[:200]
+            _error(f"tracking.uri: the run's record did not reach the MLflow store ({cause}); its results are "
+                   f"in {ctx.run_dir}; upload them later with: python -m runner.tracking upload {ctx.run_dir}")
+            ctx.unrecorded = True
     outputs.write_result_json(result, ctx.run_dir, run_id, finished - started)
     return run_id
 
@@ -182,7 +195,7 @@ def main(cfg: DictConfig):
             return done
         parent = sweep.parent_of(sweep_dir)
     try:
-        result = execute(cfg, run_dir, overrides, parent)
+        result, ctx = _run(cfg, run_dir, overrides, parent)
     except ConfigError as e:
         _error(str(e))
         if multirun:   # the sweep goes on; its summary shows this job and why it failed
@@ -197,4 +210,6 @@ def main(cfg: DictConfig):
     elif not multirun and interrupt.received() is not None:
         _error(f"{interrupt.reason()} while the run was being recorded; it is complete ({run_dir})")
         raise SystemExit(interrupt.exit_code())
+    if ctx.unrecorded and not multirun:
+        raise SystemExit(TRACKING_FAILED_EXIT)
     return result.summary() if multirun else result

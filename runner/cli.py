@@ -70,6 +70,14 @@ def _raised_by_hydra(ex: BaseException) -> bool:
     return bool(frames) and Path(frames[-1].filename).is_relative_to(Path(hydra.__file__).parent)
 
 
+def _raised_in_launcher(ex: BaseException) -> bool:
+    """A multirun launcher plugin (joblib, ray) refused its settings, e.g. hydra.launcher.n_jobs=0."""
+    import traceback
+
+    return any("/hydra_plugins/hydra_" in frame.filename and "launcher" in frame.filename
+               for frame in traceback.extract_tb(ex.__traceback__))
+
+
 def run():
     interrupt.install()             # Ctrl-C and SIGTERM: a stop that keeps what was computed
     _register_plugins()
@@ -80,7 +88,10 @@ def run():
     except (HydraException, ValueError) as ex:
         # ValueError: Hydra's own command-line checks (e.g. -m with --cfg); from our code it is a bug
         if user_wants_full or not (isinstance(ex, HydraException) or _raised_by_hydra(ex)):
-            raise
+            if user_wants_full or not _raised_in_launcher(ex):
+                raise
+            print(f"calclab: error: hydra.launcher: {type(ex).__name__}: {ex}", file=sys.stderr, flush=True)
+            raise SystemExit(app.CONFIG_ERROR_EXIT) from None
         print(f"calclab: error: {one_line(ex)}", file=sys.stderr, flush=True)
         raise SystemExit(app.CONFIG_ERROR_EXIT) from None
     except KeyboardInterrupt:   # a run keeps what it computed as KILLED; a sweep stops, its parent run KILLED

@@ -19,7 +19,8 @@ the sweep interrupted (a file in its directory, seen by all of them) and interru
 task that is computing (:func:`computing`); anywhere else -- the sweeping process waiting for
 its workers, a worker between jobs -- the first Ctrl-C raises nothing, so no worker dies and
 no finished result is lost.  Jobs that start after it see the mark and return at once
-(:func:`runner.app.main`).  Single runs keep Python's own handling.
+(:func:`runner.app.main`).  SIGTERM (``kill PID``) is handled the same way.  Single runs keep
+Python's own handling.
 """
 from __future__ import annotations
 

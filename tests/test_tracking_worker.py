@@ -144,7 +144,7 @@ def test_an_abandoned_sweep_parent_is_killed_or_deleted(tmp_path, jobs_ran):
     worker.close()
     client = MlflowClient(uri)
     run = client.get_run(parent["parent_run_id"])
-    assert (run.info.status, run.info.lifecycle_stage) == (("KILLED", "active") if jobs_ran else ("RUNNING", "deleted"))
+    assert (run.info.status, run.info.lifecycle_stage) == (("KILLED", "active") if jobs_ran else ("KILLED", "deleted"))
 
 
 def test_a_failed_call_comes_back_as_the_error_and_the_helper_serves_on(tmp_path):

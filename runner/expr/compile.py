@@ -45,6 +45,14 @@ __all__ = ["ParsedExpression", "CompiledExpression", "parse_expression", "compil
 # rebuilds its len(n.args) operands: work(e) = sum over nodes of |free(n)| * len(n.args).
 # SymPy manages about 1.5e5 of these per second; numba's compile time grows with them too.
 MAX_DERIVATIVE_WORK = 400_000
+# Budgets on what differentiation produced, checked before any code is generated or compiled:
+# the nodes of f, its gradient and Hessian (or Jacobian) as trees (numba's compile time grows
+# with them: a product of 40 sines has a 34,000-node Hessian and compiled for minutes), the wall
+# time of the symbolic work, and the lines of the generated module.
+MAX_DERIVATIVE_NODES = 20_000
+MAX_SYMBOLIC_SECONDS = 30.0
+MAX_CODE_LINES = 1500
+PROGRESS_LINES = 150     # a new module this long takes more than a few seconds to compile: say so
 
 _LOADED: Dict[str, ModuleType] = {}   # digest -> module, so a repeat compile in a process is free
 _LOCK = threading.Lock()
@@ -96,17 +104,31 @@ def compile_expression(parsed: ParsedExpression) -> CompiledExpression:
     """
     start = time.perf_counter()
     symbols = parsed.symbols
+    deadline = start + MAX_SYMBOLIC_SECONDS
     if parsed.is_vector:
         gradient = hessian = None
         _check_work(parsed, parsed.exprs, "Jacobian")
-        jacobian = sympy.Matrix([[sympy.diff(f, s) for s in symbols] for f in parsed.exprs])
+        rows = []
+        for f in parsed.exprs:
+            rows.append([sympy.diff(f, s) for s in symbols])
+            _check_budget(parsed, sum(map(_nodes, parsed.exprs)) + sum(_nodes(e) for row in rows for e in row),
+                          "Jacobian", deadline)
+        jacobian = sympy.Matrix(rows)
         functions = _vector_functions(parsed.exprs, jacobian, len(symbols))
     else:
         f = parsed.exprs[0]
         _check_work(parsed, [f], "gradient")
+        _check_budget(parsed, sum(_diff_size(f, s) for s in symbols), "gradient", deadline)
         gradient = [sympy.diff(f, s) for s in symbols]
+        sizes = [_nodes(g) for g in gradient]
+        _check_budget(parsed, _nodes(f) + sum(sizes), "gradient", deadline)
         _check_work(parsed, gradient, "Hessian")
-        hessian = _hessian(gradient, symbols)
+        estimate = _nodes(f) + sum(sizes)
+        for i, g in enumerate(gradient):      # refuse before computing a Hessian that is too large
+            estimate += sum(_diff_size(g, s) for s in symbols[i:])
+            _check_budget(parsed, estimate, "Hessian", deadline)
+        hessian = _hessian(gradient, symbols, lambda: _check_budget(parsed, 0, "Hessian", deadline))
+        _check_budget(parsed, _nodes(f) + sum(sizes) + sum(map(_nodes, hessian)), "Hessian", deadline)
         jacobian = None
         functions = _scalar_functions(f, gradient, hessian, len(symbols))
     kind = "vector" if parsed.is_vector else "scalar"
@@ -146,13 +168,69 @@ def _derivative_work(expr: sympy.Expr, limit: int) -> int:
     return work
 
 
-def _hessian(gradient: List[sympy.Expr], symbols: List[sympy.Symbol]) -> sympy.Matrix:
-    """d x d Hessian; each entry above the diagonal is differentiated once and mirrored."""
+def _diff_size(expr: sympy.Expr, x: sympy.Symbol) -> int:
+    """About the number of nodes of d expr / dx before SymPy computes it: a product of k
+    factors that depend on x becomes k products of its size, a function or power f(u) becomes
+    f'(u) u', a sum the sum of its terms' derivatives.  Stops counting past MAX_DERIVATIVE_NODES."""
+    sizes, depends = {}, {}
+
+    def size(e):
+        if e not in sizes:
+            sizes[e] = 1 + sum(size(a) for a in e.args)
+        return sizes[e]
+
+    def dep(e):
+        if e not in depends:
+            depends[e] = e == x or any(dep(a) for a in e.args)
+        return depends[e]
+
+    def grow(e):
+        if not dep(e) or not e.args:
+            return 1 if e == x else 0
+        inner = 0
+        for a in e.args:
+            inner += grow(a)
+            if inner > MAX_DERIVATIVE_NODES:
+                return inner
+        if e.is_Add:
+            return inner
+        k = sum(map(dep, e.args)) if e.is_Mul else 1
+        return k * size(e) + inner
+
+    return grow(expr)
+
+
+def _nodes(expr: sympy.Expr) -> int:
+    """Nodes of ``expr`` as a tree (counted up to MAX_DERIVATIVE_NODES + 1)."""
+    count = 0
+    for _ in sympy.preorder_traversal(expr):
+        count += 1
+        if count > MAX_DERIVATIVE_NODES:
+            break
+    return count
+
+
+def _check_budget(parsed: ParsedExpression, nodes: int, what: str, deadline: float) -> None:
+    """Refuse (ConfigError naming the key) derivatives of more than MAX_DERIVATIVE_NODES nodes
+    (computed or estimated) and symbolic work past its deadline."""
+    if nodes > MAX_DERIVATIVE_NODES:
+        raise ConfigError(parsed.key, f"refused: the {what} would have over {MAX_DERIVATIVE_NODES} terms (its "
+                          f"code would take minutes to compile); use fewer variables or a smaller expression")
+    if time.perf_counter() > deadline:
+        raise ConfigError(parsed.key, f"refused: differentiating took more than {MAX_SYMBOLIC_SECONDS:.0f} s "
+                          f"(the {what}); use fewer variables or a smaller expression")
+
+
+def _hessian(gradient: List[sympy.Expr], symbols: List[sympy.Symbol], check=None) -> sympy.Matrix:
+    """d x d Hessian; each entry above the diagonal is differentiated once and mirrored.
+    ``check()`` runs after each entry (the deadline of :func:`_check_budget`)."""
     d = len(symbols)
     H = sympy.zeros(d, d)
     for i in range(d):
         for j in range(i, d):
             H[i, j] = H[j, i] = sympy.diff(gradient[i], symbols[j])
+            if check is not None:
+                check()
     return H
 
 
@@ -205,7 +283,15 @@ def _load(digest: str, functions, n_vars: int, parsed: ParsedExpression) -> Modu
                      for fn, sig, guard, outs in functions]
         title = "variables: " + ", ".join(f"v{i}={v}" for i, v in enumerate(parsed.variables))
         if not path.exists():
-            expr_codegen.write_module(path, expr_codegen.module_source(functions, n_vars, title))
+            source = expr_codegen.module_source(functions, n_vars, title)
+            lines = source.count("\n")
+            if lines > MAX_CODE_LINES:
+                raise ConfigError(parsed.key, f"refused: its compiled code would be {lines} lines (the limit is "
+                                  f"{MAX_CODE_LINES}); use fewer variables or a smaller expression")
+            if lines > PROGRESS_LINES:     # numba compiles it now (seconds to a minute); cached afterwards
+                print(f"calclab: compiling {parsed.key} ({lines} lines of numba code, once: it is cached)...",
+                      file=sys.stderr, flush=True)
+            expr_codegen.write_module(path, source)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

@@ -30,6 +30,8 @@ MAX_DEPTH = 100
 MAX_POWER = 64            # |p| of a constant exponent
 MAX_MAGNITUDE = 1e308     # numeric literals and constants must stay within float64
 MAX_VARIABLES = 100
+MAX_NONSMOOTH_NESTING = 12  # max/min/abs/relu inside each other: each level adds a branch to every derivative
+NONSMOOTH = ("max", "min", "abs", "relu")
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
@@ -214,6 +216,7 @@ class _Builder:
 
     def __init__(self, symbols: Dict[str, sympy.Symbol]):
         self.symbols = symbols
+        self.nonsmooth_depth = 0    # max/min/abs/relu calls around the node being built
 
     def build(self, node: ast.AST, text: str, key: str) -> sympy.Expr:
         """``node`` is a component's tree; its positions refer to ``text``."""
@@ -316,7 +319,11 @@ class _Builder:
                     self.refuse(node, "division by zero")
                 if b != 0 and abs(p) * abs(_log10(abs(b))) > 308:
                     self.refuse(node, "constant beyond 1e308")
-        return sympy.Pow(base, power)
+        result = sympy.Pow(base, power)
+        if result.is_Pow and result.exp.is_number and abs(_float_or_none(result.exp) or 0) > MAX_POWER:
+            self.refuse(node, f"power of a power: the combined exponent {_short(result.exp)} is beyond "
+                              f"+-{MAX_POWER} (write the power once, within the limit)")
+        return result
 
     def _call(self, node: ast.Call, depth: int) -> sympy.Expr:
         if not isinstance(node.func, ast.Name):
@@ -335,7 +342,15 @@ class _Builder:
         arity, build = FUNCTIONS[name]
         if len(node.args) != arity:
             self.refuse(node, f"'{name}' with {len(node.args)} arguments (it takes {arity})")
-        return build(*[self._node(a, depth + 1) for a in node.args])
+        nonsmooth = name in NONSMOOTH
+        self.nonsmooth_depth += nonsmooth
+        if self.nonsmooth_depth > MAX_NONSMOOTH_NESTING:
+            self.refuse(node, f"max/min/abs/relu nested more than {MAX_NONSMOOTH_NESTING} deep (each level "
+                              f"adds a branch to every derivative); flatten or split the expression")
+        try:
+            return build(*[self._node(a, depth + 1) for a in node.args])
+        finally:
+            self.nonsmooth_depth -= nonsmooth
 
 
 def _float_or_none(value: sympy.Expr) -> Optional[float]:

@@ -90,6 +90,7 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             check_ray_address(config)
+            _check_store(config)
         except ConfigError as e:     # Hydra turns a callback's exception into a warning: stop here
             print(f"calclab: error: {e}", file=sys.stderr, flush=True)
             raise SystemExit(2) from None
@@ -267,6 +268,17 @@ class SweepCallback(Callback):
             pass
         finally:
             self._close_helper()
+
+
+def _check_store(config: DictConfig) -> None:
+    """A tracked sweep's store that cannot take runs is one error line before any job starts."""
+    if OmegaConf.select(config, "tracking.name") != "mlflow":
+        return
+    from runner.config.validate import validate_group
+    from runner.tracking.check import check_store
+    from runner.tracking.store import SCHEMAS
+
+    check_store(validate_group("tracking", config.tracking, SCHEMAS))
 
 
 def check_ray_address(config: DictConfig, timeout: float = 5.0) -> None:

@@ -35,6 +35,7 @@ class TaskContext:
     seed: int
     quiet: bool
     validated: Dict[str, Any] = field(default_factory=dict)
+    unrecorded: bool = False   # the run is on disk but its MLflow record failed (runner.app: exit 4)
 
     def progress(self, total: int, desc: str):
         from tqdm.auto import tqdm

@@ -27,6 +27,9 @@ class TrainKnobs(DescentKnobs):
     batch_size: Optional[int] = 32
     record_params: int = 10
     grad_check: bool = False
+    # a training loss 10^3 times its start has diverged (optimize's 1e12 suits arbitrary functions;
+    # optim.lr=1000 grew a loss of 0.7 to 1.35e6 and ended FINISHED)
+    divergence: float = 1.0e3
 
 
 SCHEMA = TrainKnobs

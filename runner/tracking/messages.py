@@ -72,6 +72,7 @@ class OpenStore:
     uri: str
     artifact_root: Optional[str]
     experiment: str
+    patience: float = 60.0     # seconds to wait while an SQLite store is busy
 
 
 @dataclass

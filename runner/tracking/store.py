@@ -49,8 +49,11 @@ class MlflowTracking:
     max_points: int = 1000
     plots: bool = True
     fork: bool = True
+    busy_timeout: float = 60.0   # seconds a write waits for a busy SQLite store (another writer) before failing
 
     def check(self):
+        if not self.busy_timeout >= 0:
+            raise ConfigError("busy_timeout", f"must be >= 0 seconds, got {self.busy_timeout}")
         if self.max_points < 8:
             raise ConfigError("max_points", f"must be >= 8, got {self.max_points}")
 
@@ -62,9 +65,17 @@ class NoTracking:
 
 
 SCHEMAS = {"mlflow": MlflowTracking, "none": NoTracking}
+BUSY_TIMEOUT = MlflowTracking.busy_timeout
 
 
 # ---- store -------------------------------------------------------------------------------
+
+# MLflow retries an HTTP request 7 times with exponential back-off and waits 120 s for each
+# answer (MLFLOW_HTTP_REQUEST_MAX_RETRIES / MLFLOW_HTTP_REQUEST_TIMEOUT): a server that went
+# away would hold a finished run for minutes.  Bounded here unless the user set them.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+for _name, _value in HTTP_LIMITS.items():
+    os.environ.setdefault(_name, _value)
 
 def default_uri(cwd: Optional[Path] = None) -> str:
     return f"sqlite:///{(Path(cwd or os.getcwd()) / 'outputs' / 'mlflow.db').resolve()}"
@@ -266,12 +277,12 @@ def import_store_modules() -> None:
     from mlflow.tracking import MlflowClient  # noqa: F401
 
 
-def open_store(uri: str, artifact_root: Optional[str], experiment: str):
+def open_store(uri: str, artifact_root: Optional[str], experiment: str, patience: float = BUSY_TIMEOUT):
     """(client, experiment id, uri): the store opened (its schema created on first use) and
     the experiment found or created.  No run is created."""
     with store_lock(uri):
         client = client_for(uri)
-        exp_id = experiment_id(client, experiment, artifact_root)
+        exp_id = patiently(patience, experiment_id, client, experiment, artifact_root)
         _end_orphans(client, exp_id)
         return client, exp_id, uri
 
@@ -286,6 +297,22 @@ def _end_orphans(client, exp_id: str) -> None:
     if ended:
         print(f"calclab: marked {len(ended)} orphaned MLflow run(s) KILLED (their process was gone): "
               f"{', '.join(ended[:5])}{' ...' if len(ended) > 5 else ''}", file=sys.stderr, flush=True)
+
+
+def patiently(patience: float, write, *args, **kwargs):
+    """``write(*args, **kwargs)``, tried again while the SQLite store is busy ('database is
+    locked': another process holds its write lock) for up to ``patience`` seconds, waiting
+    0.05 s and doubling to 1 s between tries; then the error propagates."""
+    deadline = time.monotonic() + patience
+    pause = 0.05
+    while True:
+        try:
+            return write(*args, **kwargs)
+        except Exception as e:
+            if "database is locked" not in str(e) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
 
 
 @contextmanager
@@ -312,8 +339,9 @@ def client_for(uri: str):
 
     from mlflow.tracking import MlflowClient
 
-    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    # its ERROR on a failed statement is a traceback; calclab reports the failure in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -321,7 +349,7 @@ def record_run(client, exp_id: str, uri: str, record: RunRecord) -> str:
     """Create the run, log params, metrics (downsampled above ``max_points``) and artifacts,
     and terminate it with the result's status; returns the run id."""
     with store_lock(uri):
-        run_id = create_run(client, exp_id, record)
+        run_id = patiently(record.tracking.busy_timeout, create_run, client, exp_id, record)
         fill_run(client, run_id, record)
     return run_id
 
@@ -368,13 +396,15 @@ def fill_run(client, run_id: str, record: RunRecord, turn=nullcontext) -> None:
         top = [Path(f).name for f in record.files if Path(f).parent.name != "plots"]
         document = result_document(result, run_id, finished - record.started, top)
         writes.append(functools.partial(client.log_text, run_id, document, RESULT_FILE))
+        patience = getattr(record.tracking, "busy_timeout", BUSY_TIMEOUT)
         for write in writes:
             with turn():
-                write()
+                patiently(patience, write)
         status = MLFLOW_STATUS[result.status]
     finally:
         with turn():
-            client.set_terminated(run_id, status, end_time=int(time.time() * 1000))
+            patiently(getattr(record.tracking, "busy_timeout", BUSY_TIMEOUT), client.set_terminated, run_id, status,
+                      end_time=int(time.time() * 1000))
 
 
 # ---- a sweep's parent run (runner.sweep.callback; from the helper of runner.tracking.worker) ----------
@@ -384,9 +414,10 @@ def start_parent(request: StartParent) -> Dict[str, str]:
     sweep's parent run: {tracking_uri, experiment_id, parent_run_id} for its jobs."""
     client, exp_id, uri = open_store(request.uri, request.artifact_root, request.experiment)
     with store_lock(uri):
-        run_id = client.create_run(exp_id, run_name=request.name, tags={**request.tags, **orphans.owner_tags()}).info.run_id
+        run_id = patiently(BUSY_TIMEOUT, client.create_run, exp_id, run_name=request.name,
+                           tags={**request.tags, **orphans.owner_tags()}).info.run_id
         for key, value in request.params.items():
-            client.log_param(run_id, key, value)
+            patiently(BUSY_TIMEOUT, client.log_param, run_id, key, value)
     return {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}
 
 
@@ -397,24 +428,24 @@ def finish_parent(request: FinishParent) -> None:
     parent = request.parent
     client, run_id, stamp = client_for(parent["tracking_uri"]), parent["parent_run_id"], int(time.time() * 1000)
     with store_lock(parent["tracking_uri"]):
-        client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in request.metrics.items()],
-                         params=[Param(k, str(v)) for k, v in request.params.items()],
-                         tags=[RunTag(k, v) for k, v in request.tags.items()])
+        patiently(BUSY_TIMEOUT, client.log_batch, run_id,
+                  metrics=[Metric(k, float(v), stamp, 0) for k, v in request.metrics.items()],
+                  params=[Param(k, str(v)) for k, v in request.params.items()],
+                  tags=[RunTag(k, v) for k, v in request.tags.items()])
         for path in request.artifacts:
-            client.log_artifact(run_id, str(path), artifact_path="summary")
-        client.set_terminated(run_id, request.status)
+            patiently(BUSY_TIMEOUT, client.log_artifact, run_id, str(path), artifact_path="summary")
+        patiently(BUSY_TIMEOUT, client.set_terminated, run_id, request.status)
 
 
 def abandon_parent(request: AbandonParent) -> None:
-    """A sweep that stopped before its end: its parent run ends KILLED, or is deleted if no job
-    ran (it never meant anything)."""
+    """A sweep that stopped before its end: its parent run ends KILLED, and is deleted too if no
+    job ran (it never meant anything; a deleted run still has a status, and it is not RUNNING)."""
     parent = request.parent
     client = client_for(parent["tracking_uri"])
     with store_lock(parent["tracking_uri"]):
-        if request.jobs_ran:
-            client.set_terminated(parent["parent_run_id"], "KILLED")
-        else:
-            client.delete_run(parent["parent_run_id"])
+        patiently(BUSY_TIMEOUT, client.set_terminated, parent["parent_run_id"], "KILLED")
+        if not request.jobs_ran:
+            patiently(BUSY_TIMEOUT, client.delete_run, parent["parent_run_id"])
 
 
 def carry_out(request):

@@ -39,8 +39,8 @@ import threading
 from contextlib import contextmanager
 from typing import Optional
 
-from runner.tracking.messages import (PARENT_REQUESTS, Abort, LogRun, OpenStore, RunRecord, StartParent,
-                                      StartSweep, WaitForRuns)
+from runner.tracking.messages import (PARENT_REQUESTS, Abort, AbandonParent, FinishParent, LogRun, OpenStore,
+                                      RunRecord, StartParent, StartSweep, WaitForRuns)
 
 MULTIRUN = {"-m", "--multirun"}
 NOT_A_RUN = {"-h", "--help", "--hydra-help", "-c", "--shell-completion", "--version", "-i"}
@@ -68,7 +68,8 @@ def _serve(conn, parent_end) -> None:
         while True:
             msg = conn.recv()
             if isinstance(msg, OpenStore):
-                opened, error = _attempt(error, tracking.open_store, msg.uri, msg.artifact_root, msg.experiment)
+                opened, error = _attempt(error, tracking.open_store, msg.uri, msg.artifact_root, msg.experiment,
+                                         msg.patience)
             elif isinstance(msg, LogRun):
                 run_id, error = _attempt(error, lambda: tracking.record_run(*opened, msg.record))
                 conn.send(("ok", run_id) if error is None else ("error", error))
@@ -76,6 +77,8 @@ def _serve(conn, parent_end) -> None:
             elif isinstance(msg, PARENT_REQUESTS):
                 _wait_for_runs()
                 value, failed = _attempt(imported, tracking.carry_out, msg)
+                if failed is None and isinstance(msg, (FinishParent, AbandonParent)) and _recorder is not None:
+                    _recorder.parent_ended = True
                 conn.send(("ok", value) if failed is None else ("error", failed))
             elif isinstance(msg, StartSweep):
                 value, failed = _attempt(imported, _start_sweep, msg.request)
@@ -88,6 +91,17 @@ def _serve(conn, parent_end) -> None:
         return
     finally:
         _wait_for_runs()             # the runs its jobs sent are completed, whatever happened
+        _end_open_parent()
+
+
+def _end_open_parent() -> None:
+    """The sweeping process went away (SIGTERM, SIGKILL, a crash) without ending its parent
+    run: end it KILLED here, so no run is left RUNNING."""
+    if _recorder is not None and not _recorder.parent_ended:
+        from runner.tracking import store as tracking
+
+        _attempt(None, tracking.abandon_parent, AbandonParent(_recorder.parent, True))
+        _recorder.parent_ended = True
 
 
 def _wait_for_runs() -> list:
@@ -143,6 +157,7 @@ class _Recorder:
         self.waiting = 0        # jobs waiting to create their run
         self.behind = 0         # runs created (or about to be) and not yet complete
         self.errors = []        # runs that could not be completed, one line each
+        self.parent_ended = False   # the sweep's parent run was finished or abandoned
 
     @contextmanager
     def _turn(self, job_waits: bool):
@@ -311,9 +326,10 @@ class TrackingWorker:
         child_end.close()
         return cls(process, parent_end)
 
-    def open(self, uri: str, artifact_root: Optional[str], experiment: str) -> None:
-        """Let the helper open the store and get or create the experiment (no run yet)."""
-        self._conn.send(OpenStore(uri, artifact_root, experiment))
+    def open(self, uri: str, artifact_root: Optional[str], experiment: str, patience: float = 60.0) -> None:
+        """Let the helper open the store and get or create the experiment (no run yet), waiting
+        up to ``patience`` seconds while the store is busy (runner.tracking.store.patiently)."""
+        self._conn.send(OpenStore(uri, artifact_root, experiment, patience))
         self._opened = True
 
     def log(self, record: RunRecord) -> str:

@@ -41,10 +41,47 @@ class TrainData:
 
     def check(self):
         positive("n", self.n)
+        positive("d", self.d)
         non_negative("noise", self.noise)
         in_range("val_fraction", self.val_fraction, 0.0, 1.0)
         in_range("classes", self.classes, 2, 100, hi_open=False)
         in_range("T", self.T, 1, 10_000, hi_open=False)
+        self._check_memory()
+
+    def _check_memory(self):
+        """Synthetic data whose arrays cannot fit in the memory available now is refused before
+        any work (a MemoryError midway left a FAILED run)."""
+        columns = {"moons": 2, "spirals": 2, "linear": self.d, "sequence": self.T}.get(self.name)
+        if columns is None:
+            return
+        needed = DATA_COPIES * 8 * self.n * (columns + 1)
+        available = available_memory()
+        if available is not None and needed > available:
+            raise ConfigError("n", f"{self.n} rows of {columns} features need about {needed:,} bytes of memory "
+                              f"({DATA_COPIES} float64 copies: generated, split, batches); {available:,} are "
+                              f"available: use a smaller data.n")
+
+
+# The rows are held about this many times while a run starts: generated, split into train and
+# validation (copies), and laid out for the kernels (runner.datasets.aligned).
+DATA_COPIES = 3
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 # What a data set changes of TrainData's defaults (its conf/data/NAME.yaml says the same).
