@@ -4,8 +4,7 @@ that applies (the second-derivative test is inconclusive where the Hessian is si
 import numpy as np
 import pytest
 
-from runner.tasks import analyze
-from tests.conftest import compose, task_context
+from tests.conftest import compose, run_task
 
 DEGENERATE = "degenerate (second-derivative test inconclusive)"
 
@@ -13,7 +12,7 @@ DEGENERATE = "degenerate (second-derivative test inconclusive)"
 def critical(tmp_path, f, at, *extra):
     cfg = compose(["task=analyze", "tracking=none", "quiet=true", "problem=expr", f"problem.f='{f}'",
                    f"analyze.at={at}", *extra])
-    return analyze.run(cfg, task_context(tmp_path)).final["critical_points"]
+    return run_task(cfg, tmp_path).final["critical_points"]
 
 
 @pytest.mark.parametrize("f, kind", [("x**3", "inflection"), ("x**4", "minimum"), ("x**5", "inflection"),

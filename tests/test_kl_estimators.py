@@ -12,8 +12,7 @@ import pytest
 from scipy import integrate, stats
 
 from runner.outputs.report import print_summary
-from runner.tasks import integrate as integrate_task
-from tests.conftest import compose, task_context
+from tests.conftest import compose, run_task
 
 HEAVY = dict(p_mu=0.3, p_sigma=0.7, q_mu=-0.5, q_sigma=1.6)      # 1.6 > √2·0.7 = 0.99
 
@@ -22,7 +21,7 @@ def run(tmp_path, seed=0, n=100000, **kl):
     over = [f"integrand.{k}={v}" for k, v in kl.items()]
     cfg = compose(["task=integrate", "integrand=kl", "integrator=mc", f"integrator.n={n}", "tracking=none",
                    "quiet=true", *over])
-    return integrate_task.run(cfg, task_context(tmp_path, seed=seed))
+    return run_task(cfg, tmp_path, seed=seed)
 
 
 def truncated_second_moment_of_r(ps, qs, L):
