@@ -282,6 +282,28 @@ def lion_step(theta, g, state, sstate, t, lr, beta1, beta2, weight_decay):
         state[0, i] = beta2 * state[0, i] + (1.0 - beta2) * gi
 
 
+
+@njit(cache=True, error_model="numpy")
+def adabelief_step(theta, g, state, sstate, t, lr, beta1, beta2, eps, eps_root):
+    """AdaBelief (Zhuang et al. 2020) as optax.scale_by_belief, operation for operation:
+
+        m = (1-b1) g + b1 m,   s = (1-b2) (g - m)^2 + b2 s + eps_root
+        theta -= lr * (m/(1-b1^t)) / (sqrt(s/(1-b2^t)) + eps)
+
+    eps_root sits inside the square root and, as in optax, is added to the stored s at every
+    step (it accumulates); eps is outside.  Both moments are bias-corrected.  Rows [m, s];
+    sstate = [beta1^t, beta2^t].  (optax's nesterov=True variant is not offered.)"""
+    bc1 = 1.0 - _power(sstate, 0, beta1, t)
+    bc2 = 1.0 - _power(sstate, 1, beta2, t)
+    for i in range(theta.size):
+        gi = g[i]
+        mi = (1.0 - beta1) * gi + beta1 * state[0, i]
+        state[0, i] = mi
+        e = gi - mi
+        si = ((1.0 - beta2) * (e * e) + beta2 * state[1, i]) + eps_root
+        state[1, i] = si
+        theta[i] = theta[i] + (mi / bc1) / (np.sqrt(si / bc2) + eps) * (-lr)
+
 # ---- the table ----------------------------------------------------------------------------
 # Defaults follow PyTorch, except: gd uses the tutorial's lr 0.1; momentum and nesterov the
 # tutorial's momentum 0.9; lion (not in PyTorch) optax's b1, b2 and weight decay.  beta1 and
@@ -321,6 +343,9 @@ OPTIMIZERS = (
               doc="torch.optim.RAdam; rows [m, v]."),
     Optimizer("lion", lion_step, lr=1e-4, hyper=dict(beta1=0.9, beta2=0.99, weight_decay=1e-3), rows=1, scalars=1,
               doc="Lion (Chen et al. 2023; optax.lion defaults b1=0.9, b2=0.99, weight_decay=1e-3)."),
+    Optimizer("adabelief", adabelief_step, lr=1e-3, hyper=dict(beta1=0.9, beta2=0.999, eps=1e-16, eps_root=1e-16),
+              rows=2, scalars=2,
+              doc="AdaBelief (Zhuang et al. 2020; optax.adabelief defaults; lr: the paper's 1e-3, optax has none)."),
 )
 
 # ---- derived from the table -----------------------------------------------------------------

@@ -37,6 +37,9 @@ OPTIM_CASES = [
      "lion", {"learning_rate": 3e-3, "b1": 0.95, "b2": 0.98, "weight_decay": 0.1}),
     ("adam_eps_root_optax", {"name": "adam", "lr": 0.05, "betas": [0.8, 0.99], "eps": 1e-3, "eps_root": 1e-2},
      "adam", {"learning_rate": 0.05, "b1": 0.8, "b2": 0.99, "eps": 1e-3, "eps_root": 1e-2}),
+    ("adabelief", {"name": "adabelief", "lr": 0.05}, "adabelief", {"learning_rate": 0.05}),
+    ("adabelief_all", {"name": "adabelief", "lr": 0.02, "betas": [0.8, 0.99], "eps": 1e-8, "eps_root": 1e-4},
+     "adabelief", {"learning_rate": 0.02, "b1": 0.8, "b2": 0.99, "eps": 1e-8, "eps_root": 1e-4}),
 ]
 
 
