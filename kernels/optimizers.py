@@ -304,6 +304,30 @@ def adabelief_step(theta, g, state, sstate, t, lr, beta1, beta2, eps, eps_root):
         state[1, i] = si
         theta[i] = theta[i] + (mi / bc1) / (np.sqrt(si / bc2) + eps) * (-lr)
 
+
+@njit(cache=True, error_model="numpy")
+def yogi_step(theta, g, state, sstate, t, lr, beta1, beta2, eps, eps_root, initial_accumulator_value):
+    """Yogi (Zaheer et al. 2018) as optax.scale_by_yogi, operation for operation:
+
+        m = (1-b1) g + b1 m,   v = v - (1-b2) sign(v - g^2) g^2   (additive, not Adam's average)
+        theta -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t) + eps_root) + eps)
+
+    Both m and v start at initial_accumulator_value (optax's 1e-6), not 0; both are
+    bias-corrected; eps_root is inside the square root, eps outside.  Rows [m, v];
+    sstate = [beta1^t, beta2^t]."""
+    bc1 = 1.0 - _power(sstate, 0, beta1, t)
+    bc2 = 1.0 - _power(sstate, 1, beta2, t)
+    for i in range(theta.size):
+        gi = g[i]
+        m0 = state[0, i] if t > 1 else initial_accumulator_value
+        v0 = state[1, i] if t > 1 else initial_accumulator_value
+        mi = (1.0 - beta1) * gi + beta1 * m0
+        state[0, i] = mi
+        g2 = gi * gi
+        vi = v0 - (1.0 - beta2) * np.sign(v0 - g2) * g2
+        state[1, i] = vi
+        theta[i] = theta[i] + (mi / bc1) / (np.sqrt(vi / bc2 + eps_root) + eps) * (-lr)
+
 # ---- the table ----------------------------------------------------------------------------
 # Defaults follow PyTorch, except: gd uses the tutorial's lr 0.1; momentum and nesterov the
 # tutorial's momentum 0.9; lion (not in PyTorch) optax's b1, b2 and weight decay.  beta1 and
@@ -346,6 +370,10 @@ OPTIMIZERS = (
     Optimizer("adabelief", adabelief_step, lr=1e-3, hyper=dict(beta1=0.9, beta2=0.999, eps=1e-16, eps_root=1e-16),
               rows=2, scalars=2,
               doc="AdaBelief (Zhuang et al. 2020; optax.adabelief defaults; lr: the paper's 1e-3, optax has none)."),
+    Optimizer("yogi", yogi_step, lr=1e-2,
+              hyper=dict(beta1=0.9, beta2=0.999, eps=1e-3, eps_root=0.0, initial_accumulator_value=1e-6),
+              rows=2, scalars=2,
+              doc="Yogi (Zaheer et al. 2018; optax.scale_by_yogi defaults; lr: the paper's 1e-2, optax has none)."),
 )
 
 # ---- derived from the table -----------------------------------------------------------------

@@ -40,10 +40,21 @@ OPTIM_CASES = [
     ("adabelief", {"name": "adabelief", "lr": 0.05}, "adabelief", {"learning_rate": 0.05}),
     ("adabelief_all", {"name": "adabelief", "lr": 0.02, "betas": [0.8, 0.99], "eps": 1e-8, "eps_root": 1e-4},
      "adabelief", {"learning_rate": 0.02, "b1": 0.8, "b2": 0.99, "eps": 1e-8, "eps_root": 1e-4}),
+    ("yogi", {"name": "yogi", "lr": 0.05}, "yogi", {"learning_rate": 0.05}),
+    ("yogi_all", {"name": "yogi", "lr": 0.1, "betas": [0.8, 0.99], "eps": 1e-4, "eps_root": 1e-3,
+                  "initial_accumulator_value": 0.5},
+     "scale_by_yogi", {"learning_rate": 0.1, "b1": 0.8, "b2": 0.99, "eps": 1e-4, "eps_root": 1e-3,
+                       "initial_accumulator_value": 0.5}),
 ]
 
 
 def optimizer(name, kwargs):
+    """optax.<name>(**kwargs); a transform (scale_by_*, for the keys its alias does not expose)
+    is chained with scale_by_learning_rate, as the aliases do."""
+    if name.startswith("scale_by_"):
+        kwargs = dict(kwargs)
+        lr = kwargs.pop("learning_rate")
+        return optax.chain(getattr(optax, name)(**kwargs), optax.scale_by_learning_rate(lr))
     return getattr(optax, name)(**kwargs)
 
 
