@@ -26,7 +26,8 @@ not in PyTorch follow optax (each entry's doc says which).
 
 Adding an optimizer: write its rule below (``STEP_ARGS`` then its hyperparameters), add one
 entry to ``OPTIMIZERS``, add ``conf/optim/<name>.yaml`` (the user's menu: every key with the
-table's default; a test checks they agree) and a reference test in tests/test_optimizers.py.
+table's default; a test checks they agree) and reference values (a case in
+tests/reference/make_torch_optim_refs.py or make_optax_refs.py, and its regenerated JSON).
 """
 import numpy as np
 from numba import njit
