@@ -2,9 +2,9 @@
 
 Each option (``conf/optim/adam.yaml``, ``conf/schedule/cosine.yaml``, ...) has a dataclass
 with exactly the keys it uses and their defaults; an optimizer's is derived from its entry in
-the kernel table (``kernels.optimizers.OPTIMIZERS``), where its defaults are written.  ``check()`` applies the group's rule for
-every key the option has (one rule per key name: ``lr`` must be > 0 wherever it appears)
-and raises a ConfigError naming the key.  ``runner.validate.validate_group("optim",
+the kernel table (``kernels.optimizers.OPTIMIZERS``), where its defaults are written.
+``check()`` applies the group's rule for every key the option has (one rule per key name:
+``lr`` must be > 0 wherever it appears) and raises a ConfigError naming the key.  ``runner.validate.validate_group("optim",
 cfg.optim, OPTIM_SCHEMAS)`` turns a composed node into one of these objects; :func:`to_kernel`
 and :func:`schedule_to_kernel` pack it into the ``(id, parameter vector)`` the kernels take.
 
