@@ -1,8 +1,9 @@
-"""Optimizer kernels against PyTorch (stored references), the tutorial's worked examples,
-and an independent NumPy transcription of Lion; plus the optim config group.
+"""Optimizer kernels against PyTorch and optax (stored references), the tutorial's worked
+examples, and an independent NumPy transcription of Lion; plus the optim config group.
 
-PyTorch numbers come from tests/reference/make_torch_optim_refs.py (torch is not imported
-here).  Each case is driven through the config path: validate_group -> to_kernel ->
+PyTorch numbers come from tests/reference/make_torch_optim_refs.py, optax numbers (for the
+optimizers that follow optax) from tests/reference/make_optax_refs.py; neither library is
+imported here.  Each case is driven through the config path: validate_group -> to_kernel ->
 init_state/update, on the 2-D Rosenbrock function from (-1.5, 2.0) for 100 steps.
 """
 import dataclasses
@@ -21,6 +22,7 @@ from runner.config.validate import validate_group
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFS = json.loads((ROOT / "tests" / "reference" / "torch_optim_refs.json").read_text())
+OPTAX_REFS = json.loads((ROOT / "tests" / "reference" / "optax_refs.json").read_text())
 PARITY_RTOL = 1e-10
 PARITY_ATOL = 1e-10
 
@@ -77,9 +79,18 @@ def test_matches_pytorch_on_rosenbrock(case):
         np.testing.assert_allclose(lrs, case["lr"], rtol=1e-12, atol=0.0)
 
 
-def test_every_pytorch_optimizer_is_covered():
+@pytest.mark.parametrize("case", OPTAX_REFS["cases"], ids=[c["id"] for c in OPTAX_REFS["cases"]])
+def test_matches_optax_on_rosenbrock(case):
+    assert (OPTAX_REFS["x0"], OPTAX_REFS["steps"]) == (REFS["x0"], REFS["steps"])
+    iterates, _ = descend(case["optim"], OPTAX_REFS["x0"], rosenbrock_grad, OPTAX_REFS["steps"])
+    for step, expected in case["points"].items():
+        np.testing.assert_allclose(iterates[int(step) - 1], expected, rtol=PARITY_RTOL, atol=PARITY_ATOL,
+                                   err_msg=f"{case['id']} after step {step}")
+
+
+def test_every_optimizer_is_covered_by_pytorch_or_optax():
     covered = {c["optim"]["name"] for c in REFS["cases"]}
-    assert covered == set(K.NAMES) - {"lion"}
+    assert covered | {c["optim"]["name"] for c in OPTAX_REFS["cases"]} == set(K.NAMES)
     settings = [c["optim"] for c in REFS["cases"]]
     for key in ("weight_decay", "centered", "amsgrad", "decoupled_weight_decay", "dampening", "lr_decay",
                 "initial_accumulator_value", "momentum_decay"):
@@ -89,7 +100,7 @@ def test_every_pytorch_optimizer_is_covered():
 
 def test_references_moved_the_iterate():
     # a reference that stays at x0 or blows up would make parity meaningless
-    for case in REFS["cases"]:
+    for case in REFS["cases"] + OPTAX_REFS["cases"]:
         end = np.array(case["points"][str(REFS["steps"])])
         assert np.all(np.isfinite(end)) and np.linalg.norm(end - REFS["x0"]) > 1e-2, case["id"]
 
@@ -209,16 +220,28 @@ def test_update_leaves_gradient_untouched():
     np.testing.assert_array_equal(g, [0.5, -0.5])
 
 
-def test_unknown_optimizer_id_poisons_theta_so_the_loop_reports_divergence():
+@pytest.mark.parametrize("opt_id", [len(K.NAMES), -1, 1000])
+def test_unknown_optimizer_id_is_an_error_and_touches_nothing(opt_id):
     theta = np.array([1.0, 2.0])
     state, sstate = K.init_state(0, 2)
-    K.update(len(K.NAMES), K.pack_hp(), theta, np.ones(2), state, sstate, 1, 0.1)
-    assert np.all(np.isnan(theta))
+    with pytest.raises(ValueError, match="unknown optimizer id"):
+        K.update(opt_id, K.pack_hp(K.ID["adam"]), theta, np.ones(2), state, sstate, 1, 0.1)
+    np.testing.assert_array_equal(theta, [1.0, 2.0])
+    with pytest.raises(ValueError, match="unknown optimizer id"):
+        K.init_state(opt_id, 2)
+
+
+def test_a_too_short_hp_is_an_error():
+    theta = np.array([1.0, 2.0])
+    state, sstate = K.init_state(K.ID["adam"], 2)
+    with pytest.raises(ValueError):
+        K.update(K.ID["adam"], K.pack_hp(K.ID["sgd"]), theta, np.ones(2), state, sstate, 1, 0.1)
+    np.testing.assert_array_equal(theta, [1.0, 2.0])
 
 
 def test_pack_hp_rejects_unknown_name():
     with pytest.raises(KeyError):
-        K.pack_hp(betta1=0.9)
+        K.pack_hp(K.ID["adam"], betta1=0.9)
 
 
 # ---- the optim config group ---------------------------------------------------------------
@@ -238,8 +261,50 @@ def test_hydra_composes_every_option_and_command_line_overrides():
             validate_group("optim", compose(overrides=[f"+optim={name}"]).optim, OPTIM_SCHEMAS)
         cfg = compose(overrides=["+optim=adam", "optim.betas=[0.8,0.99]", "optim.lr=1", "optim.clip_norm=5"])
     opt_id, hp = to_kernel(validate_group("optim", cfg.optim, OPTIM_SCHEMAS))
-    assert (opt_id, hp[K.HP_BETA1], hp[K.HP_BETA2]) == (K.ADAM, 0.8, 0.99)
+    assert (K.NAMES[opt_id], K.unpack_hp(opt_id, hp)["beta1"], K.unpack_hp(opt_id, hp)["beta2"]) == ("adam", 0.8, 0.99)
     assert validate_group("optim", cfg.optim, OPTIM_SCHEMAS).lr == 1.0
+
+
+def test_the_yaml_menu_and_the_table_agree():
+    """conf/optim has one file per table entry; every hyperparameter of the entry is a key there
+    (beta1 and beta2 as PyTorch's betas), each number with a validation rule, and the values are
+    the table's defaults."""
+    from runner.optim_config import OPTIM_RULES
+
+    assert {p.stem for p in (ROOT / "conf" / "optim").glob("*.yaml")} == set(K.NAMES)
+    for entry in K.OPTIMIZERS:
+        yaml = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "optim" / f"{entry.name}.yaml"))
+        keys = {"betas" if key in ("beta1", "beta2") else key for key in entry.hyper}
+        assert set(yaml) == keys | {"name", "lr", "clip_norm"}, entry.name
+        ruled = {key for key in keys if not isinstance(entry.hyper.get(key), bool)}   # flags: the type is the rule
+        assert ruled <= set(OPTIM_RULES), f"{entry.name}: no validation rule for {ruled - set(OPTIM_RULES)}"
+        assert yaml["lr"] == entry.lr
+        opt_id, hp = to_kernel(validated_optim(yaml))
+        np.testing.assert_array_equal(hp, K.pack_hp(opt_id))     # the YAML's values are the table's
+
+
+def test_a_rule_that_does_not_take_its_entrys_hyperparameters_is_refused():
+    from kernels.optimizer_table import Optimizer, check
+
+    bad = Optimizer("bad", K.OPTIMIZERS[K.ID["adam"]].rule, lr=1e-3, hyper={"beta2": 0.9, "beta1": 0.999},
+                    rows=1, scalars=1, doc="")
+    with pytest.raises(TypeError, match="must take"):
+        check([bad])
+
+
+def test_the_descent_loop_reports_an_unknown_optimizer_as_an_error():
+    from kernels import schedules
+    from runner.problems import PROBLEM_SCHEMAS, build_problem
+    from runner.tasks.optimize import OptimizeKnobs, Run
+
+    problem = build_problem(PROBLEM_SCHEMAS["rosenbrock"](), 0)
+    run = Run(problem, 0, K.pack_hp(0), schedules.CONSTANT, np.zeros(schedules.N_SP), 1e-3, 0.0, 0, 0,
+              OptimizeKnobs(steps=5))
+    run.fast = None
+    run.args = (len(K.NAMES),) + run.args[1:]
+    with pytest.raises(ValueError, match="unknown optimizer id"):
+        run.step(5)
+    assert np.all(np.isfinite(run.theta))
 
 
 def test_every_optimizer_has_a_schema():
@@ -277,11 +342,11 @@ def test_bad_optim_values_name_the_key(cfg, key, words):
 
 def test_to_kernel_packs_hyperparameters():
     opt_id, hp = to_kernel(validated_optim({"name": "rmsprop", "alpha": 0.9, "centered": True, "momentum": 0.5}))
-    assert opt_id == K.RMSPROP
-    assert hp[K.HP_ALPHA] == 0.9 and hp[K.HP_CENTERED] == 1.0 and hp[K.HP_MOMENTUM] == 0.5
-    assert hp[K.HP_EPS] == 1e-8 and hp[K.HP_WEIGHT_DECAY] == 0.0
+    assert K.NAMES[opt_id] == "rmsprop"
+    assert K.unpack_hp(opt_id, hp) == {"alpha": 0.9, "centered": 1.0, "momentum": 0.5, "eps": 1e-8, "weight_decay": 0.0}
     opt_id, hp = to_kernel(validated_optim({"name": "adamw"}))
-    assert opt_id == K.ADAMW and (hp[K.HP_BETA1], hp[K.HP_BETA2], hp[K.HP_WEIGHT_DECAY]) == (0.9, 0.999, 0.01)
+    values = K.unpack_hp(opt_id, hp)
+    assert K.NAMES[opt_id] == "adamw" and (values["beta1"], values["beta2"], values["weight_decay"]) == (0.9, 0.999, 0.01)
 
 
 def test_the_gradient_norm_is_exact_enough_and_fixed_in_order():

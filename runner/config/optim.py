@@ -1,17 +1,16 @@
 """Config schemas of the ``optim`` and ``schedule`` groups, and their packing into kernel inputs.
 
 Each option (``conf/optim/adam.yaml``, ``conf/schedule/cosine.yaml``, ...) has a dataclass
-with exactly the keys it uses and their defaults.  ``check()`` applies the group's rule for
-every key the option has (one rule per key name: ``lr`` must be > 0 wherever it appears)
-and raises a ConfigError naming the key.  ``runner.config.validate.validate_group("optim",
+with exactly the keys it uses and their defaults; an optimizer's is derived from its entry in
+the kernel table (``kernels.optimizers.OPTIMIZERS``), where its defaults are written.
+``check()`` applies the group's rule for every key the option has (one rule per key name:
+``lr`` must be > 0 wherever it appears) and raises a ConfigError naming the key.  ``runner.config.validate.validate_group("optim",
 cfg.optim, OPTIM_SCHEMAS)`` turns a composed node into one of these objects; :func:`to_kernel`
 and :func:`schedule_to_kernel` pack it into the ``(id, parameter vector)`` the kernels take.
 
-Defaults and names follow PyTorch's ``torch.optim`` and ``torch.optim.lr_scheduler`` where
-libraries differ (``betas``, ``eps``, ``weight_decay``, ``alpha``, ``rho``, ...), except:
-``gd`` uses the tutorial's lr 0.1; ``momentum`` and ``nesterov`` use the tutorial's
-momentum 0.9; ``lion`` (not in PyTorch) uses optax's b1, b2 and weight decay; schedule
-floors are all called ``min_lr`` (PyTorch's ``eta_min``).
+Names follow PyTorch's ``torch.optim`` and ``torch.optim.lr_scheduler`` where libraries differ
+(``betas``, ``eps``, ``weight_decay``, ``alpha``, ``rho``, ...; the table's defaults say where
+they come from); schedule floors are all called ``min_lr`` (PyTorch's ``eta_min``).
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -85,160 +84,62 @@ class OptimBase:
     lr: float = 1e-3
     clip_norm: Optional[float] = None
 
-    def check(self):
+    def _check_keys(self):
         _apply_rules(self, OPTIM_RULES)
 
-
-@dataclass
-class GD(OptimBase):
-    """theta := theta - lr grad (the tutorial's rule and its lr 0.1)."""
-    name: str = "gd"
-    lr: float = 0.1
-
-
-@dataclass
-class SGD(OptimBase):
-    """torch.optim.SGD without momentum; the loop draws the mini-batches."""
-    name: str = "sgd"
-    weight_decay: float = 0.0
-
-
-@dataclass
-class Momentum(OptimBase):
-    """torch.optim.SGD(momentum, dampening): v := momentum v + (1 - dampening) g; theta -= lr v."""
-    name: str = "momentum"
-    momentum: float = 0.9
-    dampening: float = 0.0
-    weight_decay: float = 0.0
-
-
-@dataclass
-class Nesterov(OptimBase):
-    """torch.optim.SGD(momentum, nesterov=True); PyTorch requires dampening 0, so no key."""
-    name: str = "nesterov"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-
     def check(self):
-        super().check()
-        positive("momentum", self.momentum)
+        self._check_keys()
 
 
-@dataclass
-class Adagrad(OptimBase):
-    name: str = "adagrad"
-    lr: float = 1e-2
-    lr_decay: float = 0.0
-    weight_decay: float = 0.0
-    initial_accumulator_value: float = 0.0
-    eps: float = 1e-10
+def _eps_or_eps_root(obj) -> None:
+    """Where eps_root exists (the adam family, adabelief, yogi), eps may be 0 (the tutorial's
+    form puts it inside the root) but not both."""
+    _apply_rules(obj, dict(OPTIM_RULES, eps=non_negative))
+    if obj.eps == 0.0 and obj.eps_root == 0.0:
+        raise ConfigError("eps", "eps and eps_root are both 0, so a zero gradient gives 0/0; set one > 0")
 
 
-@dataclass
-class RMSprop(OptimBase):
-    name: str = "rmsprop"
-    lr: float = 1e-2
-    alpha: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0
-    centered: bool = False
+def _nesterov(obj) -> None:
+    obj._check_keys()
+    positive("momentum", obj.momentum)    # PyTorch refuses nesterov without momentum
 
 
-@dataclass
-class Adadelta(OptimBase):
-    name: str = "adadelta"
-    lr: float = 1.0
-    rho: float = 0.9
-    eps: float = 1e-6
-    weight_decay: float = 0.0
+_CHECKS = {"nesterov": _nesterov}         # optimizers with a check beyond their keys' rules
 
 
-@dataclass
-class _Moments(OptimBase):
-    """Keys of the optimizers built on Adam's two moment averages."""
-    betas: List[float] = _default_betas(0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+def _schema_fields(entry) -> list:
+    """``(key, type, field)`` of an optimizer's schema from its table entry: name, lr, then each
+    hyperparameter with the table's default; beta1 and beta2 become PyTorch's ``betas`` pair."""
+    out = [("name", str, field(default=entry.name)), ("lr", float, field(default=float(entry.lr)))]
+    for key, default in entry.hyper.items():
+        if key == "beta1":
+            out.append(("betas", List[float], _default_betas(float(default), float(entry.hyper["beta2"]))))
+        elif key != "beta2":
+            kind = bool if isinstance(default, bool) else float
+            out.append((key, kind, field(default=kind(default))))
+    return out
 
 
-@dataclass
-class _AdamBase(_Moments):
-    """Adam's keys: eps may be 0 when eps_root > 0 (the tutorial's form)."""
-    eps_root: float = 0.0
-
-    def check(self):
-        _apply_rules(self, dict(OPTIM_RULES, eps=non_negative))
-        if self.eps == 0.0 and self.eps_root == 0.0:
-            raise ConfigError("eps", "eps and eps_root are both 0, so a zero gradient gives 0/0; set one > 0")
-
-
-@dataclass
-class Adam(_AdamBase):
-    """torch.optim.Adam, plus eps_root inside the square root:
-    theta -= lr m^ / (sqrt(v^ + eps_root) + eps).  The tutorial's form is eps=0, eps_root=1e-8."""
-    name: str = "adam"
-    amsgrad: bool = False
+def _schema(entry) -> type:
+    """The dataclass of ``conf/optim/<name>.yaml``, derived from the kernel table."""
+    check = _CHECKS.get(entry.name) or (_eps_or_eps_root if "eps_root" in entry.hyper else OptimBase._check_keys)
+    cls = dataclasses.make_dataclass(
+        "".join(part.capitalize() for part in entry.name.split("_")), _schema_fields(entry), bases=(OptimBase,),
+        namespace={"__doc__": entry.doc, "__module__": __name__, "check": check})
+    globals()[cls.__name__] = cls         # importable by name: validated configs pickle
+    return cls
 
 
-@dataclass
-class AMSGrad(_AdamBase):
-    """torch.optim.Adam(amsgrad=True): the denominator uses the running maximum of v."""
-    name: str = "amsgrad"
-
-
-@dataclass
-class AdamW(Adam):
-    """torch.optim.AdamW: decoupled weight decay theta *= 1 - lr weight_decay."""
-    name: str = "adamw"
-    weight_decay: float = 1e-2
-
-
-@dataclass
-class NAdam(_Moments):
-    name: str = "nadam"
-    lr: float = 2e-3
-    momentum_decay: float = 4e-3
-    decoupled_weight_decay: bool = False
-
-
-@dataclass
-class Adamax(_Moments):
-    name: str = "adamax"
-    lr: float = 2e-3
-
-
-@dataclass
-class RAdam(_Moments):
-    name: str = "radam"
-    decoupled_weight_decay: bool = False
-
-
-@dataclass
-class Lion(OptimBase):
-    """Lion (Chen et al. 2023; optax.lion defaults b1=0.9, b2=0.99, weight_decay=1e-3)."""
-    name: str = "lion"
-    lr: float = 1e-4
-    betas: List[float] = _default_betas(0.9, 0.99)
-    weight_decay: float = 1e-3
-
-
-OPTIM_SCHEMAS = {cls.name: cls for cls in (
-    GD, SGD, Momentum, Nesterov, Adagrad, RMSprop, Adadelta,
-    Adam, AdamW, NAdam, AMSGrad, Adamax, RAdam, Lion)}
-
-# schema keys that map one to one onto kernels.optimizers.pack_hp names
-_HP_KEYS = ("weight_decay", "momentum", "dampening", "alpha", "rho", "eps", "eps_root", "amsgrad",
-            "decoupled_weight_decay", "centered", "lr_decay", "initial_accumulator_value", "momentum_decay")
+OPTIM_SCHEMAS = {entry.name: _schema(entry) for entry in K.OPTIMIZERS}
 
 
 def to_kernel(optim_obj) -> tuple:
     """``(opt_id, hp)`` for ``kernels.optimizers.update`` from a validated optimizer object."""
-    opt_id = K.NAMES.index(optim_obj.name)
-    values = {key: getattr(optim_obj, key) for key in _HP_KEYS if hasattr(optim_obj, key)}
+    opt_id = K.ID[optim_obj.name]
+    values = {key: getattr(optim_obj, key) for key in K.OPTIMIZERS[opt_id].hyper if key not in ("beta1", "beta2")}
     if hasattr(optim_obj, "betas"):
         values["beta1"], values["beta2"] = optim_obj.betas
-    return opt_id, K.pack_hp(**values)
+    return opt_id, K.pack_hp(opt_id, **values)
 
 
 # ---- learning-rate schedules ------------------------------------------------------------------

@@ -121,7 +121,7 @@ class Run:
         self.t = 0
         # plain GD at a constant lr on all the data: the problem's specialised loop, if it has one
         # (a quadratic, a float64 MLP), with the generic loop's arithmetic
-        plain_gd = opt_id == optimizers.GD and sched_id == CONSTANT and not inputs.clip and not batch
+        plain_gd = opt_id == optimizers.ID["gd"] and sched_id == CONSTANT and not inputs.clip and not batch
         self.fast = problem.gd_loop if plain_gd else None
 
     def _evaluate(self, theta):
