@@ -3,5 +3,6 @@
 ``callback`` is the Hydra callback that creates the MLflow parent run, warms the kernels,
 and writes the summary table and plots; ``workers`` starts and warms a joblib launcher's
 worker processes while the sweep is prepared.  May import: ``runner.tasks.registry``,
-``runner.tracking``, ``runner.outputs``, ``runner.interrupt``, ``runner.result``, ``runner.errors``.
+``runner.tracking``, ``runner.outputs``, ``runner.interrupt``, ``runner.result``, ``runner.errors``, ``runner.config``
+(validating a job's tracking node).
 """

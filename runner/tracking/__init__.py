@@ -8,7 +8,7 @@ the store overlap with the task; ``messages`` names what crosses into tracking (
 ``RunRecord``, a sweep's parent-run requests, the helper's protocol); ``route`` decides where
 a run's record goes.  Tracking only reads a Result; it never decides anything
 about a run.  May import: ``runner.result``, ``runner.errors``, ``runner.outputs.files``
-(the result.json document).
+(the result.json document), ``runner.config`` (validating an uploaded run's tracking node).
 """
 
 
