@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 
-from timing import best_of
+from timing import best_of, use_cpu_time
 
 
 def _set_threads(n: int | None) -> None:
@@ -302,7 +302,9 @@ def main(argv=None) -> None:
     ap.add_argument("--d", type=int, default=32)
     ap.add_argument("--only", choices=["gd", "adam"], default=None)
     ap.add_argument("--stream", action="store_true", help="also time one pass over X alone (gradient, bare reads)")
+    ap.add_argument("--cpu-time", action="store_true", help="time CPU seconds of the process, not wall time")
     args = ap.parse_args(argv)
+    use_cpu_time(args.cpu_time)
     _set_threads(args.threads)
     if args.threads is not None and _available("torch"):
         import torch

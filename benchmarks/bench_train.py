@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from timing import best_of
+from timing import best_of, use_cpu_time
 
 
 def mlp_P(sizes, acts, loss):
@@ -319,7 +319,9 @@ def main():
     ap.add_argument("--latency", action="store_true", help="also time (b)'s dependent exp, division and multiply-add")
     ap.add_argument("--only", choices=["float64", "float32", "111"], default=None,
                     help="only (a) in float64, (a) in float32, or (b)")
+    ap.add_argument("--cpu-time", action="store_true", help="time CPU seconds of the process, not wall time")
     args = ap.parse_args()
+    use_cpu_time(args.cpu_time)
     if args.threads:
         for v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[v] = str(args.threads)
