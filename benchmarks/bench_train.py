@@ -17,10 +17,23 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import sys
 
-import numpy as np
 
-from timing import best_of, use_cpu_time
+def _threads_before_numpy():
+    """--threads N sets the BLAS and OpenMP thread counts before NumPy is imported: OpenBLAS reads
+    them once, when it loads (set later, NumPy's BLAS ran on every core, busy-waiting on the others)."""
+    for i, a in enumerate(sys.argv[:-1]):
+        if a == "--threads":
+            for v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[v] = sys.argv[i + 1]
+
+
+_threads_before_numpy()
+
+import numpy as np  # noqa: E402
+
+from timing import best_of, use_cpu_time  # noqa: E402
 
 
 def mlp_P(sizes, acts, loss):
