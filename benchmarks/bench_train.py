@@ -2,6 +2,7 @@
 against NumPy and, when installed, PyTorch and JAX, side by side in one process.
 
     NUMBA_NUM_THREADS=1 python benchmarks/bench_train.py --threads 1 [--steps 1000] [--parts] [--latency]
+        [--only float64|float32|111]
 
 (a) MLP 64-128-128-10, tanh, softmax cross-entropy, batch 256, plain SGD, in float64 and in
     float32 (calclab: model.precision=float32, float64 master weights);  (b) the tutorial's 1-1-1
@@ -16,10 +17,23 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import sys
 
-import numpy as np
 
-from timing import best_of
+def _threads_before_numpy():
+    """--threads N sets the BLAS and OpenMP thread counts before NumPy is imported: OpenBLAS reads
+    them once, when it loads (set later, NumPy's BLAS ran on every core, busy-waiting on the others)."""
+    for i, a in enumerate(sys.argv[:-1]):
+        if a == "--threads":
+            for v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[v] = sys.argv[i + 1]
+
+
+_threads_before_numpy()
+
+import numpy as np  # noqa: E402
+
+from timing import best_of, use_cpu_time  # noqa: E402
 
 
 def mlp_P(sizes, acts, loss):
@@ -222,7 +236,9 @@ def jax_scan_111(steps, lr):
 def parts_f32(X, y, repeat=200):
     """(a) in float32, piece by piece on one batch of 256 (µs, best of 7 runs of ``repeat``
     calls): calclab's objective alone (forward, loss, backward, the gradient written in float64),
-    NumPy's forward and backward, and the descent loop's gradient norm over the 26,634 weights."""
+    NumPy's forward and backward, the descent loop's gradient norm over the 26,634 weights, and
+    the floor of any step of this network: its eight matrix products alone (3 forward, 3 for the
+    weight gradients, 2 for the deltas; 17.7 million multiply-adds), in float32 and float64."""
     from numba import njit
 
     from kernels import mlp as K
@@ -256,11 +272,24 @@ def parts_f32(X, y, repeat=200):
             s += _norm(v)
         return s
 
+    def products(Xd, V1, V2, V3):      # the step's eight matrix products, nothing else
+        a1 = Xd @ V1
+        a2 = a1 @ V2
+        d3 = a2 @ V3
+        d2 = d3 @ V3.T
+        d1 = d2 @ V2.T
+        return a2.T @ d3, a1.T @ d2, Xd.T @ d1
+
+    W64 = [w.astype(np.float64) for w in (W1, W2, W3)]
     g[:] = rng.normal(size=count)
     cases = {"calclab objective (mlp_value_grad_f32)": lambda: [K.mlp_value_grad_f32(theta, g, P, Xb, yb)
                                                               for _ in range(repeat)],
              "numpy forward + backward": lambda: [numpy_grad() for _ in range(repeat)],
-             "gradient norm, 26,634 weights (descent._norm)": lambda: norms(g, repeat)}
+             "gradient norm, 26,634 weights (descent._norm)": lambda: norms(g, repeat),
+             "the step's 8 BLAS products alone, float32 (NumPy)": lambda: [products(X32, W1, W2, W3)
+                                                                       for _ in range(repeat)],
+             "the step's 8 BLAS products alone, float64 (NumPy)": lambda: [products(Xb, *W64)
+                                                                       for _ in range(repeat)]}
     return {label: best_of(fn, 7) / repeat * 1e6 for label, fn in cases.items()}
 
 
@@ -301,7 +330,11 @@ def main():
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--parts", action="store_true", help="also time (a)'s float32 objective and norm alone")
     ap.add_argument("--latency", action="store_true", help="also time (b)'s dependent exp, division and multiply-add")
+    ap.add_argument("--only", choices=["float64", "float32", "111"], default=None,
+                    help="only (a) in float64, (a) in float32, or (b)")
+    ap.add_argument("--cpu-time", action="store_true", help="time CPU seconds of the process, not wall time")
     args = ap.parse_args()
+    use_cpu_time(args.cpu_time)
     if args.threads:
         for v in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[v] = str(args.threads)
@@ -319,6 +352,8 @@ def main():
     steps = args.steps
     for dt, f32 in ((np.float64, False), (np.float32, True)):
         name = np.dtype(dt).name
+        if args.only not in (None, name):
+            continue
         cases = [(f"calclab-{name}", calclab_case([64, 128, 128, 10], [K.TANH, K.TANH, K.SOFTMAX], K.CCE, X, y, 256,
                                                   steps, 0.05, f32=f32)),
                  ("numpy", numpy_mlp(X, y, 256, steps, 0.05, dt))]
@@ -337,6 +372,8 @@ def main():
         print("# (a) float32, one batch of 256, alone")
         for label, us in parts_f32(X, y).items():
             print(f"  {label:48s} {us:8.1f} µs")
+    if args.only not in (None, "111"):
+        return
     n = 1_000_000
     print("# (b) the tutorial's 1-1-1 sigmoid network on its point, SGD lr=0.1, 1,000,000 steps")
     net = ([1, 1, 1], [K.SIGMOID, K.SIGMOID], K.MSE, np.array([[0.5]]), np.array([0.8]), 1, n, 0.1)

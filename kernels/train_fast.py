@@ -43,27 +43,27 @@ def is_chain(P):
     return True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _chain_steps(P, X, y, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
-                 traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr):
+                 traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, L, bias):
     """GD steps t0+1 .. t_end on a width-1 network (is_chain), every number as mlp_value_grad
     and descend compute it, in the same order, but with the layer loop carrying the activation in
     a register, the loss on scalars (mlp.loss1) and the parameters and gradient in stack scratch:
     no call, no dispatch, no array of the caller written until the step is recorded.  Returns
     the row k at which it stopped: t_end, or a row that might stop the run (non-finite, exploding
-    or converged), which the general loop re-evaluates and decides."""
-    L = int(P[0])
-    bias = P[1] > 0.5
+    or converged), which the general loop re-evaluates and decides.  L and bias are P's depth
+    and bias flag; gd_mlp passes them as constants for the shallow networks, so that LLVM unrolls
+    the layer loops and keeps the scratch in registers."""
     loss_code = int(P[2])
     lam = P[3]
     alpha = P[4]
     out_act = int(P[HEADER + 2 * L])
-    d = theta.size
+    step = 2 if bias else 1
+    d = step * L                                  # theta.size
     S = stack_matrix(_CHAIN_SCRATCH, 2, L + 1)    # rows: z and a (a[0] = x) of each layer
     T = stack_matrix(_CHAIN_SCRATCH, 2, d)        # rows: theta, gradient (theta's layout)
     for i in range(d):
         T[0, i] = theta[i]
-    step = 2 if bias else 1
     n = X.shape[0]
     inv = 1.0 / n
     lim = min(explode, 1.7976931348623157e308)    # finite: an infinite loss fails the test below
@@ -119,7 +119,15 @@ def gd_mlp(P, X, y, theta, lr, t0, n_steps, total_steps, grad_tol, explode, loss
     _chain_steps; the rest, and the rows it hands back, in the general loop."""
     t_end = min(t0 + n_steps, total_steps)
     if is_chain(P):
-        t0 = _chain_steps(P, X, y, theta, lr, t0, t_end, grad_tol, explode, loss_ref,
-                          traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr)
+        L, bias = int(P[0]), P[1] > 0.5
+        if L == 2 and bias:         # the tutorial's 1-1-1 network: the same loop, depth and bias constant
+            t0 = _chain_steps(P, X, y, theta, lr, t0, t_end, grad_tol, explode, loss_ref, traj_theta, traj_grad,
+                              theta_every, traj_loss, traj_gnorm, traj_lr, 2, True)
+        elif L == 1 and bias:       # one neuron
+            t0 = _chain_steps(P, X, y, theta, lr, t0, t_end, grad_tol, explode, loss_ref, traj_theta, traj_grad,
+                              theta_every, traj_loss, traj_gnorm, traj_lr, 1, True)
+        else:
+            t0 = _chain_steps(P, X, y, theta, lr, t0, t_end, grad_tol, explode, loss_ref, traj_theta, traj_grad,
+                              theta_every, traj_loss, traj_gnorm, traj_lr, L, bias)
     return _gd_rows(mlp_value_grad, P, X, y, theta, lr, t0, t_end, total_steps, grad_tol, explode, loss_ref,
                     traj_theta, traj_grad, theta_every, traj_loss, traj_gnorm, traj_lr, g)

@@ -143,5 +143,6 @@ def test_width_one_loop_takes_the_steps_itself():
         p, tt = run.problem, run.traj_theta
         steps = case[-1]                              # the trajectory has room for this many rows
         k = _chain_steps(p.P, p.X, p.y, run.theta, case[5], 0, steps, 0.0, 1e300, run.loss_ref,
-                         tt, run.traj_grad, run.theta_every, run.loss, run.grad_norm, run.lr)
+                         tt, run.traj_grad, run.theta_every, run.loss, run.grad_norm, run.lr,
+                         int(p.P[0]), p.P[1] > 0.5)
         assert k == steps, case

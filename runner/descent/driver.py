@@ -88,6 +88,28 @@ class DescentInputs:
         return cls(opt_id, hp, sched_id, sp, float(optim_obj.lr), clip, batch, seed)
 
 
+HUGE_PAGE = 1 << 21
+
+
+def _trajectory(kept: int, d: int, rows: int):
+    """Uninitialised (traj_theta (kept, d), traj_grad (kept, d), loss, grad_norm, lr (rows each)),
+    carved out of one block that starts on a 2 MiB boundary when it is large: NumPy asks the
+    kernel for transparent huge pages on allocations of 4 MiB and more, and only 2 MiB-aligned
+    stretches get them, so five separate arrays would first-touch a quarter of their pages
+    4 KiB at a time (a page fault each: ~2,600 for a 1,000,000-step run of one variable, ~60 as
+    one block; benchmarks/bench_optimize.py, gd)."""
+    sizes = (kept * d, kept * d, rows, rows, rows)
+    total = sum(sizes)
+    pad = HUGE_PAGE // 8 if total * 8 >= 2 * HUGE_PAGE else 0
+    raw = np.empty(total + pad)
+    start = (-raw.ctypes.data % HUGE_PAGE) // 8 if pad else 0
+    out = []
+    for n in sizes:
+        out.append(raw[start:start + n])
+        start += n
+    return out[0].reshape(kept, d), out[1].reshape(kept, d), out[2], out[3], out[4]
+
+
 class Run:
     """The kernel's inputs and all mutable state of one descent, chunk after chunk."""
 
@@ -107,11 +129,7 @@ class Run:
         self.theta_every = every
         kept = (knobs.steps // every + 1) if every else 0
         # every row up to the last step taken is written by the kernel before it is read
-        self.traj_theta = np.empty((kept, d))
-        self.traj_grad = np.empty((kept, d))
-        self.loss = np.empty(rows)
-        self.grad_norm = np.empty(rows)
-        self.lr = np.empty(rows)
+        self.traj_theta, self.traj_grad, self.loss, self.grad_norm, self.lr = _trajectory(kept, d, rows)
         self.g = np.zeros(d)
         k = problem.X.shape[1] if problem.X.ndim == 2 else 0
         self.Xb = np.zeros((max(batch, 1), k)) if batch else np.zeros((1, k))
