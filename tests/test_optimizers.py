@@ -269,7 +269,7 @@ def test_the_yaml_menu_and_the_table_agree():
     """conf/optim has one file per table entry; every hyperparameter of the entry is a key there
     (beta1 and beta2 as PyTorch's betas), each number with a validation rule, and the values are
     the table's defaults."""
-    from runner.optim_config import OPTIM_RULES
+    from runner.config.optim import OPTIM_RULES
 
     assert {p.stem for p in (ROOT / "conf" / "optim").glob("*.yaml")} == set(K.NAMES)
     for entry in K.OPTIMIZERS:
@@ -294,14 +294,16 @@ def test_a_rule_that_does_not_take_its_entrys_hyperparameters_is_refused():
 
 def test_the_descent_loop_reports_an_unknown_optimizer_as_an_error():
     from kernels import schedules
-    from runner.problems import PROBLEM_SCHEMAS, build_problem
-    from runner.tasks.optimize import OptimizeKnobs, Run
+    import dataclasses
+
+    from runner.descent.driver import DescentInputs, DescentKnobs, Run
+    from runner.problems.catalog import PROBLEM_SCHEMAS, build_problem
 
     problem = build_problem(PROBLEM_SCHEMAS["rosenbrock"](), 0)
-    run = Run(problem, 0, K.pack_hp(0), schedules.CONSTANT, np.zeros(schedules.N_SP), 1e-3, 0.0, 0, 0,
-              OptimizeKnobs(steps=5))
+    run = Run(problem, DescentInputs(0, K.pack_hp(0), schedules.CONSTANT, np.zeros(schedules.N_SP), 1e-3),
+              DescentKnobs(steps=5))
     run.fast = None
-    run.args = (len(K.NAMES),) + run.args[1:]
+    run.inputs = dataclasses.replace(run.inputs, opt_id=len(K.NAMES))
     with pytest.raises(ValueError, match="unknown optimizer id"):
         run.step(5)
     assert np.all(np.isfinite(run.theta))
