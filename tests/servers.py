@@ -1,6 +1,6 @@
 """Servers that tests start and always stop: a PostgreSQL database (a throw-away cluster in a
 temporary directory, run as the ``postgres`` user on 127.0.0.1 and a free port), an MLflow
-tracking server on it, and a Ray cluster of a head and one worker node.  Each is a context
+tracking server on it.  Each is a context
 manager that tears down what it started even when the test fails; ports are chosen at run
 time, so parallel sessions on one machine never collide."""
 from __future__ import annotations
@@ -152,66 +152,3 @@ def mlflow_server(backend_uri: str, root: Path, workers: int = 2):
         yield server
     finally:
         server.kill(signal.SIGTERM)
-
-
-def _marked(marker: str) -> list[int]:
-    """Processes whose environment holds ``CALCLAB_TEST_MARK=marker`` (those this test started
-    and their children), so that teardown never touches another Ray on the machine."""
-    needle = f"CALCLAB_TEST_MARK={marker}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
-def kill_marked(marker: str, timeout: float = 60) -> None:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds, to every process with ``marker``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _marked(marker):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        deadline = time.time() + timeout
-        while _alive(_marked(marker)) and time.time() < deadline:
-            time.sleep(0.5)
-
-
-def _alive(pids) -> bool:
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z":
-            return True
-    return False
-
-
-@contextmanager
-def ray_cluster(root: Path, env: dict):
-    """A Ray head and one worker node on loopback, one CPU each; yields the head's address.
-    Every process they start carries a marker in its environment, and the finally ends exactly
-    those (``ray stop`` would end every Ray of this user on the machine)."""
-    ray = [sys.executable, "-m", "ray.scripts.scripts"]
-    marker = f"{os.getpid()}-{time.time_ns()}"
-    env = {**env, "CALCLAB_TEST_MARK": marker, "RAY_USAGE_STATS_ENABLED": "0"}
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--object-store-memory", str(80 * 2**20),
-              "--disable-usage-stats", "--node-manager-port", str(free_port()),
-              "--object-manager-port", str(free_port()), "--min-worker-port", "0", "--max-worker-port", "0"]
-    try:
-        subprocess.run([*ray, "start", "--head", "--port", str(port), "--include-dashboard", "false",
-                        "--ray-client-server-port", str(free_port()), "--temp-dir", str(root), *common],
-                       env=env, check=True, capture_output=True, text=True, timeout=600)
-        subprocess.run([*ray, "start", "--address", address, *common],
-                       env=env, check=True, capture_output=True, text=True, timeout=600)
-        yield address, env
-    finally:
-        kill_marked(marker)
