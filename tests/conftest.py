@@ -87,3 +87,19 @@ def run_cli(args, cwd, env_extra=None, timeout=600):
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """An MLflow tracking server on a fresh PostgreSQL database with a served artifact root,
+    started once per session (MLflow's schema migrations on PostgreSQL take minutes on a busy
+    machine) and always stopped; yields (server, database URI).  Skips where PostgreSQL is
+    missing (.ci/run installs it)."""
+    from tests import servers
+
+    why = servers.postgres_missing()
+    if why:
+        pytest.skip(why)
+    with servers.postgres() as db_uri:
+        with servers.mlflow_server(db_uri, tmp_path_factory.mktemp("pg-mlflow")) as server:
+            yield server, db_uri
