@@ -102,3 +102,15 @@ def test_search_without_optuna_is_one_line_naming_the_extra(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("calclab: error")]
     assert errors == [proc.stderr.strip().splitlines()[-1]] and '".[search]"' in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_saddle_says_f_is_unbounded_below_not_lower_the_learning_rate(tmp_path):
+    # x^2 + 3xy + y^2: Hessian [[2, 3], [3, 2]] has eigenvalues 5 and -1, so f -> -inf along (1, -1)
+    saddle = run_task(compose(["problem=expr", "problem.f=x**2 + 3*x*y + y**2", "problem.x0=[2,1]", "optim=gd",
+                               "tracking=none"]), tmp_path)
+    assert saddle.status == "DIVERGED"
+    assert "unbounded below" in saddle.message and "lower optim.lr" not in saddle.message
+    # a bowl with too large a step overshoots upwards: there lowering the learning rate is the advice
+    bowl = run_task(compose(["problem=expr", "problem.f=x**2 + y**2", "problem.x0=[2,1]", "optim=gd",
+                             "optim.lr=1.5", "tracking=none"]), tmp_path)
+    assert bowl.status == "DIVERGED" and "lower optim.lr" in bowl.message
