@@ -58,6 +58,16 @@ def validate(cfg: DictConfig):
     return task, validated
 
 
+def check_job(cfg: DictConfig) -> None:
+    """Everything a job's config can be refused for, without running it: :func:`validate`
+    and the task's ``check_inputs`` (e.g. a model that does not fit the data's classes).
+    Raises ConfigError; a sweep calls it before its jobs start."""
+    task, validated = validate(cfg)
+    check = getattr(task, "check_inputs", None)
+    if check is not None:
+        check(validated, int(cfg.seed))
+
+
 def _hydra_context():
     """(run_dir, overrides, is_multirun, sweep_dir) from Hydra's runtime config, with fallbacks for tests."""
     try:

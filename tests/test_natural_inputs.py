@@ -114,3 +114,39 @@ def test_a_saddle_says_f_is_unbounded_below_not_lower_the_learning_rate(tmp_path
     bowl = run_task(compose(["problem=expr", "problem.f=x**2 + y**2", "problem.x0=[2,1]", "optim=gd",
                              "optim.lr=1.5", "tracking=none"]), tmp_path)
     assert bowl.status == "DIVERGED" and "lower optim.lr" in bowl.message
+
+
+def _check(jobs):
+    from hydra_plugins.calclab_sweeper.precheck import check_batch
+
+    check_batch(jobs, jobs[:1], compose)   # jobs differing in plain values: one structure
+
+
+def test_a_config_error_of_every_job_stops_the_sweep_before_it_starts():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match=r"^model\.loss: 'bce' is for two classes; this data has 3"):
+        _check([["task=train", "data=iris", "train.steps=5"], ["task=train", "data=iris", "train.steps=10"]])
+    with pytest.raises(ConfigCompositionException, match=r"^optim\.lr: must be > 0"):
+        _check([["optim.lr=-1"], ["optim.lr=-2"]])
+
+
+def test_a_config_error_of_some_jobs_lets_the_sweep_go_on():
+    _check([["optim.lr=0.1"], ["optim.lr=-1"]])
+    _check([["optim.lr=-1"], ["optim.lr=0.1"]])     # the checked job fails, another does not
+    _check([["task=train", "data=iris", "model.output=softmax", "model.loss=cce"]])
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_every_job_would_fail_is_refused_before_any_job(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    proc = run_cli(["-m", "task=train", "data=iris", "train.steps=5,10", "quiet=true"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("calclab: error: model.loss: 'bce' is for two classes")
+    assert not list(tmp_path.glob("outputs/multirun/*/*/0"))      # no job started
+    store = tmp_path / "outputs" / "mlflow.db"
+    if store.exists():                                            # no parent run left RUNNING
+        client = MlflowClient(f"sqlite:///{store}")
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        assert all(r.info.status != "RUNNING" for r in runs)

@@ -32,6 +32,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.types import Override
 from hydra.plugins.sweeper import Sweeper
 
+from hydra_plugins.calclab_sweeper import precheck
+
 
 CHECKS = ("structures", "all")
 
@@ -68,8 +70,11 @@ class CalclabBasicSweeper(BasicSweeper):
         self.launcher = None
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        """Compose one job per structure (see the module docstring) instead of every job."""
-        super().validate_batch_is_legal(batch if self.check == "all" else representatives(batch, self._is_group))
+        """Compose one job per structure (see the module docstring) instead of every job;
+        then calclab's own check (precheck.py): a config error of every job stops the sweep."""
+        firsts = batch if self.check == "all" else representatives(batch, self._is_group)
+        super().validate_batch_is_legal(firsts)
+        precheck.check_batch(batch, firsts, lambda o: self.hydra_context.config_loader.load_sweep_config(self.config, o))
 
     def _is_group(self, key: str) -> bool:
         loader = self.hydra_context.config_loader
