@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from runner import interrupt
 from runner.outputs import files as outputs
 from runner.outputs import report
+from runner.outputs.compiling import compile_notice
 from runner.errors import CalclabError, ConfigError
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 from runner.config.validate import validate_group, validate_node
@@ -92,7 +93,8 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=(), parent: Optional[Dict[
     Raises ConfigError (before any work, nothing written to MLflow) for bad input.
     """
     started = time.time()
-    task, validated = validate(cfg)
+    with compile_notice(enabled=cfg.get("quiet") is False):   # importing a task loads its kernels
+        task, validated = validate(cfg)
     ctx = TaskContext(run_dir=Path(run_dir), seed=int(cfg.seed), quiet=bool(cfg.quiet), validated=validated)
     worker = _start_worker(validated["tracking"], cfg, parent)
     try:
@@ -125,7 +127,7 @@ def _start_worker(tcfg, cfg, parent):
 def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
     validated = ctx.validated
     try:
-        with interrupt.computing():
+        with interrupt.computing(), compile_notice(enabled=not ctx.quiet):
             result = task.run(cfg, ctx)
     except ConfigError:  # bad input found while building the task's inputs, before work
         raise
