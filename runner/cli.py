@@ -92,7 +92,11 @@ def missing_extra(ex: BaseException):
 
 def run():
     from hydra_plugins.calclab_sweeper.optuna_sweeper import quote_params_overrides
+    from runner import completion
 
+    if completion.handle(sys.argv[1:]):
+        TrackingWorker.discard_unclaimed()
+        return
     _register_plugins()
     sys.argv[1:] = quote_params_overrides(sys.argv[1:])
     user_wants_full = os.environ.get("HYDRA_FULL_ERROR") == "1"

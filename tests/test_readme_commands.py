@@ -122,7 +122,12 @@ def test_readme_command_runs_as_typed(command, tmp_path, mlflow_uri):
         assert proc.stdout.strip()
         return
     statuses = _statuses(tmp_path)
-    assert statuses and set(statuses.values()) == {"FINISHED"}, statuses
+    if command.split()[3:4] == ["-m"]:         # python -m runner -m ...: a sweep
+        # a sweep explores: a job may diverge (its lr too large) and the sweep goes on, but
+        # none may fail, and some job must finish
+        assert "FINISHED" in statuses.values() and "FAILED" not in statuses.values(), statuses
+    else:
+        assert statuses and set(statuses.values()) == {"FINISHED"}, statuses
 
 
 @pytest.mark.slow
