@@ -135,6 +135,7 @@ def test_a_config_error_of_some_jobs_lets_the_sweep_go_on():
     _check([["optim.lr=0.1"], ["optim.lr=-1"]])
     _check([["optim.lr=-1"], ["optim.lr=0.1"]])     # the checked job fails, another does not
     _check([["task=train", "data=iris", "model.output=softmax", "model.loss=cce"]])
+    _check([["task=train", "model=rnn", "data=sequence", "data.T=5"]])   # a model without a loss head
 
 
 @pytest.mark.slow

@@ -40,9 +40,12 @@ def warmup() -> None:
 
 
 def check_inputs(validated, seed: int) -> None:
-    """The checks that need the data, without training: the model's loss fits the data's
-    targets (ConfigError naming the key otherwise)."""
-    output_size(validated["model"], load(validated["data"], seed))
+    """The checks that need the data, without training: a model with a loss head (MLP,
+    CNN; the RNN reads out one value) has a loss that fits the data's targets (ConfigError
+    naming the key otherwise)."""
+    model = validated["model"]
+    if getattr(model, "loss", None) is not None:
+        output_size(model, load(validated["data"], seed))
 
 
 def run(cfg, ctx) -> Result:
