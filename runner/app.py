@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from runner import interrupt
 from runner.outputs import files as outputs
 from runner.outputs import report
+from runner.outputs.compiling import compile_notice
 from runner.errors import CalclabError, ConfigError
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 from runner.config.validate import validate_group, validate_node
@@ -67,6 +68,16 @@ def validate(cfg: DictConfig):
     return task, validated
 
 
+def check_job(cfg: DictConfig) -> None:
+    """Everything a job's config can be refused for, without running it: :func:`validate`
+    and the task's ``check_inputs`` (e.g. a model that does not fit the data's classes).
+    Raises ConfigError; a sweep calls it before its jobs start."""
+    task, validated = validate(cfg)
+    check = getattr(task, "check_inputs", None)
+    if check is not None:
+        check(validated, int(cfg.seed))
+
+
 def _hydra_context():
     """(run_dir, overrides, is_multirun, sweep_dir) from Hydra's runtime config, with fallbacks for tests."""
     try:
@@ -96,7 +107,8 @@ def execute(cfg: DictConfig, run_dir: Path, overrides=(), parent: Optional[Dict[
 def _run(cfg: DictConfig, run_dir: Path, overrides, parent):
     """:func:`execute`, and its TaskContext (``unrecorded``: the MLflow record failed)."""
     started = time.time()
-    task, validated = validate(cfg)
+    with compile_notice(enabled=cfg.get("quiet") is False):   # importing a task loads its kernels
+        task, validated = validate(cfg)
     ctx = TaskContext(run_dir=Path(run_dir), seed=int(cfg.seed), quiet=bool(cfg.quiet), validated=validated)
     worker = _start_worker(validated["tracking"], cfg, parent)
     try:
@@ -128,7 +140,7 @@ def _start_worker(tcfg, cfg, parent):
 
 def _execute(task, cfg, ctx, started, overrides, parent, worker) -> Result:
     try:
-        with interrupt.computing():
+        with interrupt.computing(), compile_notice(enabled=not ctx.quiet):
             result = task.run(cfg, ctx)
     except ConfigError:  # bad input found while building the task's inputs, before work
         raise

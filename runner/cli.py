@@ -78,15 +78,45 @@ def _raised_in_launcher(ex: BaseException) -> bool:
                for frame in traceback.extract_tb(ex.__traceback__))
 
 
+# optional packages -> the extra of pyproject.toml that installs them, and what needs them
+EXTRAS = {"optuna": ("search", "hydra/sweeper=optuna"), "ray": ("ray", "hydra/launcher=ray"),
+          "sklearn": ("datasets", "data")}
+
+
+def missing_extra(ex: BaseException):
+    """One line for an optional package that is not installed (anywhere in ``ex``'s chain),
+    naming the extra to install; None for any other error."""
+    seen = set()
+    while ex is not None and id(ex) not in seen:
+        seen.add(id(ex))
+        if isinstance(ex, ModuleNotFoundError) and (ex.name or "").split(".")[0] in EXTRAS:
+            extra, key = EXTRAS[ex.name.split(".")[0]]
+            return (f"{key}: needs the optional package '{ex.name.split('.')[0]}', which is not installed: "
+                    f"pip install -e \".[{extra}]\" (from the calclab checkout)")
+        ex = ex.__cause__ or ex.__context__
+    return None
+
+
 def run():
     interrupt.install()             # Ctrl-C and SIGTERM: a stop that keeps what was computed
+    from hydra_plugins.calclab_sweeper.optuna_sweeper import quote_params_overrides
+    from runner import completion
+
+    if completion.handle(sys.argv[1:]):
+        TrackingWorker.discard_unclaimed()
+        return
     _register_plugins()
+    sys.argv[1:] = quote_params_overrides(sys.argv[1:])
     user_wants_full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"          # let Hydra's exceptions reach us
     try:
         _hydra_entry()
-    except (HydraException, ValueError) as ex:
+    except (HydraException, ValueError, ModuleNotFoundError) as ex:
         # ValueError: Hydra's own command-line checks (e.g. -m with --cfg); from our code it is a bug
+        extra = missing_extra(ex)
+        if extra and not user_wants_full:
+            print(f"calclab: error: {extra}", file=sys.stderr, flush=True)
+            raise SystemExit(app.CONFIG_ERROR_EXIT) from None
         if user_wants_full or not (isinstance(ex, HydraException) or _raised_by_hydra(ex)):
             if user_wants_full or not _raised_in_launcher(ex):
                 raise

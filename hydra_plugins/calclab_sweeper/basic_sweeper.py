@@ -46,6 +46,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.calclab_sweeper import precheck
+
 log = logging.getLogger(__name__)
 
 CHECKS = ("structures", "all")
@@ -118,8 +120,11 @@ class CalclabBasicSweeper(Sweeper):
         return self.batch_index >= len(self.overrides)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        """Compose one job per structure (see the module docstring) instead of every job."""
-        super().validate_batch_is_legal(batch if self.check == "all" else representatives(batch, self._is_group))
+        """Compose one job per structure (see the module docstring) instead of every job;
+        then calclab's own check (precheck.py): a config error of every job stops the sweep."""
+        firsts = batch if self.check == "all" else representatives(batch, self._is_group)
+        super().validate_batch_is_legal(firsts)
+        precheck.check_batch(batch, firsts, lambda o: self.hydra_context.config_loader.load_sweep_config(self.config, o))
 
     def _is_group(self, key: str) -> bool:
         loader = self.hydra_context.config_loader

@@ -33,6 +33,8 @@ class CalclabOptunaSweeper(Sweeper):
     def __init__(self, direction: str = "minimize", metric: str = "loss", n_trials: int = 20, n_jobs: int = 1,
                  study_name: Optional[str] = None, storage: Optional[str] = None,
                  sampler: Optional[DictConfig] = None, params: Optional[DictConfig] = None) -> None:
+        import optuna  # noqa: F401  (here, before any job: a missing extra is one line, runner.cli)
+
         if direction not in ("minimize", "maximize"):
             raise ValueError(f"hydra.sweeper.direction: must be minimize or maximize, got {direction!r}")
         if n_trials < 1 or n_jobs < 1:
@@ -52,17 +54,17 @@ class CalclabOptunaSweeper(Sweeper):
         import optuna
 
         parser = OverridesParser.create()
-        search = {k: str(v) for k, v in self.params.items()}
+        search = {k: parser.parse_override(f"{k}={v}") for k, v in flat_params(self.params).items()}
         fixed: List[str] = []
         for o in parser.parse_overrides(arguments):
-            if o.is_sweep_override():
-                search[o.get_key_element()] = o.get_value_element_as_str()
+            if o.is_sweep_override():     # a sweep on the command line: 'optim.lr=interval(...)'
+                search[o.get_key_element()] = o
             else:
                 fixed.append(o.input_line)
         if not search:
             raise ValueError("hydra.sweeper.params: the optuna sweeper needs a search space "
-                             "(e.g. hydra.sweeper.params.optim.lr='tag(log, interval(1e-4, 1e-1))')")
-        space = {key: distribution(parser.parse_override(f"{key}={text}")) for key, text in search.items()}
+                             "(e.g. 'optim.lr=tag(log, interval(1e-4, 1e-1))')")
+        space = {key: distribution(o) for key, o in search.items()}
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(direction=self.direction, sampler=make_sampler(self.sampler_cfg),
                                     study_name=self.study_name, storage=self.storage, load_if_exists=True)
@@ -105,6 +107,31 @@ class CalclabOptunaSweeper(Sweeper):
             log.info(f"Best trial {best.number}: {self.metric}={best.value:.6g} with {doc['best_params']}")
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(doc), self.sweep_dir / RESULTS_FILE)
+
+
+def flat_params(params: Dict[str, Any], prefix: str = "") -> Dict[str, str]:
+    """``hydra.sweeper.params`` as {dotted key: sweep text}: a preset writes ``optim.lr: ...``
+    (one key with a dot), the command line ``hydra.sweeper.params.optim.lr=...`` (nested)."""
+    flat: Dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if isinstance(value, dict):
+            flat.update(flat_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = str(value)
+    return flat
+
+
+def quote_params_overrides(argv: List[str]) -> List[str]:
+    """``hydra.sweeper.params.KEY=SWEEP`` as Hydra can take it: Hydra refuses a sweep on one
+    of its own keys, so the sweep text is quoted (a plain string, parsed by this sweeper), and
+    KEY is new to the (empty) ``params`` mapping, so it is added (``++``)."""
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and key.startswith("hydra.sweeper.params.") and value and value[0] not in "'\"" and "'" not in value:
+            arg = f"++{key}='{value}'"
+        out.append(arg)
+    return out
 
 
 def _text(value) -> str:

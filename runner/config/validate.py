@@ -44,7 +44,7 @@ def validate_node(key: str, node: Any, schema: type, what: str = "") -> Any:
     """
     what = what or key
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        merged = OmegaConf.merge(OmegaConf.structured(schema), integral_floats(node, schema))
         obj = OmegaConf.to_object(merged)
     except ConfigKeyError as e:
         bad = getattr(e, "full_key", None) or (e.key if getattr(e, "key", None) is not None else "?")
@@ -63,6 +63,38 @@ def validate_node(key: str, node: Any, schema: type, what: str = "") -> Any:
         except ConfigError as e:
             raise ConfigError(f"{key}.{e.key}" if e.key else key, e.problem) from None
     return obj
+
+
+def integral_floats(node: Any, schema: type) -> Any:
+    """``node`` with whole-number floats made ints where ``schema`` wants an int
+    (``integrator.n=2e9`` means 2000000000; OmegaConf alone refuses a float for an int field).
+    Lists of ints and nested schemas are followed; anything else is left for the merge to judge."""
+    if isinstance(node, DictConfig):
+        try:
+            node = OmegaConf.to_container(node, resolve=True)
+        except OmegaConfBaseException:
+            return node
+    if not isinstance(node, dict) or not dataclasses.is_dataclass(schema):
+        return node
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:   # an annotation that cannot be resolved: leave the node to the merge
+        return node
+    return {k: _as_hinted(v, hints.get(k)) for k, v in node.items()}
+
+
+def _as_hinted(value: Any, hint: Any) -> Any:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is typing.Union and len(args) == 1:   # Optional[X]
+        hint = args[0]
+    if hint is int and isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 63:
+        return int(value)
+    if typing.get_origin(hint) in (list, typing.List) and isinstance(value, list):
+        inner = (typing.get_args(hint) or (None,))[0]
+        return [_as_hinted(v, inner) for v in value]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return integral_floats(value, hint)
+    return value
 
 
 def _nested_schema(schema: type, full_key: str):

@@ -213,6 +213,16 @@ def meaningful_rows(loss: np.ndarray) -> int:
     return max(first_bad, 1)
 
 
+def _divergence_hint(run: Run) -> str:
+    """What to do about a divergence: a loss that exploded upwards overshot (a smaller step
+    helps); one that fell without bound has no minimum to find (no step size helps)."""
+    last = run.loss[run.t]
+    if not np.isnan(last) and last < run.loss_ref:
+        return (f"the loss fell from {run.loss_ref:.6g} without bound: f looks unbounded below "
+                f"(no minimum, e.g. a saddle), which no learning rate fixes")
+    return "lower optim.lr or add a schedule"
+
+
 @dataclass
 class DescentOutcome:
     """How a descent ended: the Run with its trajectory, the run status (FINISHED, DIVERGED or
@@ -247,7 +257,7 @@ def minimise(problem, optim_obj, sched_obj, knobs: DescentKnobs, seed: int, prog
     elif status == descent.DIVERGED:
         outcome = DIVERGED
         message = (f"diverged at step {run.t}: loss={run.loss[run.t]:.6g}, "
-                   f"grad_norm={run.grad_norm[run.t]:.6g} (lower optim.lr or add a schedule)")
+                   f"grad_norm={run.grad_norm[run.t]:.6g} ({_divergence_hint(run)})")
     else:
         outcome = FINISHED
         if status == descent.CONVERGED:

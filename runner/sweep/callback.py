@@ -35,6 +35,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from runner import interrupt
+from runner.outputs.compiling import compile_notice
 from runner.errors import ConfigError
 from runner.result import FINISHED, Result
 from runner.sweep.summary import best_job, job_records, print_table, summary_plots, summary_table, swept_keys, write_csv
@@ -312,5 +313,6 @@ def _warm_up(config: DictConfig) -> None:
     warm = getattr(task, "warmup", None)
     if warm is not None:
         start = time.perf_counter()
-        warm()
+        with compile_notice():
+            warm()
         print(f"[sweep] kernels ready in {time.perf_counter() - start:.2f} s", flush=True)

@@ -16,7 +16,7 @@ from runner.descent.driver import DescentKnobs, descent_result, minimise
 from runner.result import Result, Series
 from runner.train.checks import grad_check
 from runner.train.data import DATA_SCHEMAS, load
-from runner.train.models import MODEL_SCHEMAS
+from runner.train.models import MODEL_SCHEMAS, output_size
 from runner.train.plots import decision_boundary
 
 
@@ -40,6 +40,15 @@ def warmup() -> None:
     import kernels.mlp  # noqa: F401
     import kernels.rnn  # noqa: F401
     import kernels.train_fast  # noqa: F401  (GD on width-1 networks)
+
+
+def check_inputs(validated, seed: int) -> None:
+    """The checks that need the data, without training: a model with a loss head (MLP,
+    CNN; the RNN reads out one value) has a loss that fits the data's targets (ConfigError
+    naming the key otherwise)."""
+    model = validated["model"]
+    if getattr(model, "loss", None) is not None:
+        output_size(model, load(validated["data"], seed))
 
 
 def run(cfg, ctx) -> Result:

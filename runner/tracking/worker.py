@@ -43,7 +43,7 @@ from runner.tracking.messages import (PARENT_REQUESTS, Abort, AbandonParent, Fin
                                       RunRecord, StartParent, StartSweep, WaitForRuns)
 
 MULTIRUN = {"-m", "--multirun"}
-NOT_A_RUN = {"-h", "--help", "--hydra-help", "-c", "--shell-completion", "--version", "-i"}
+NOT_A_RUN = {"-h", "--help", "--hydra-help", "-c", "--shell-completion", "-sc", "--version", "-i"}
 
 
 def can_fork() -> bool:
