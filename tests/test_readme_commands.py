@@ -26,6 +26,11 @@ SHELL_COMMAND = re.compile(r"(python3?|pip|mlflow|git|pytest|calclab|\.|cd) ")
 
 # command (comment removed) -> why it is not run here
 SKIPPED = {
+    "mlflow server --host 127.0.0.1 --port 5000 --workers 2 \\":
+        "starts the PostgreSQL-backed tracking server of 'Beyond one machine' (tests/test_server.py runs "
+        "that set-up on a free port)",
+    "python -m runner -m problem=bowl optim=gd,adam optim.lr=0.05,0.1 tracking.uri=http://127.0.0.1:5000":
+        "needs that server on port 5000 (tests/test_server.py runs a sweep against its own)",
     "git clone <repository URL> calclab": "a placeholder URL and the network",
     "cd calclab": "part of the clone step",
     "python3 -m venv .venv": "makes a virtual environment; the tests already run in an installed one",
