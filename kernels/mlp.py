@@ -14,6 +14,10 @@ activation they require (checked by the caller):
   LOGISTIC  log(1 + exp(-s z))                           identity output, s in {-1, +1}
 plus l2 * sum of squared weights (not biases).  y holds the targets: one column per output
 for MSE (y is (n * n_L,) flattened), else one value per row.
+
+Length (over ~400 lines): the forward and backward passes in float64 and float32, batched and
+row by row, share their layout, activation and loss helpers, which numba inlines across the
+file; split, each half would import the other's private helpers.
 """
 import math
 

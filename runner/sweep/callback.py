@@ -136,7 +136,7 @@ class SweepCallback(Callback):
 
     @staticmethod
     def _parent_run_request(config: DictConfig, sweep_dir: Path) -> StartParent:
-        """What creating this sweep's parent run takes (runner.tracking.store.start_parent)."""
+        """What creating this sweep's parent run takes (runner.tracking.parent.start_parent)."""
         from runner.tracking.store import resolve_store
 
         tcfg = config.tracking
@@ -159,9 +159,9 @@ class SweepCallback(Callback):
         """Carry out a parent-run request (runner.tracking.messages), in the helper if there is one."""
         if self.helper is not None:
             return self.helper.call(request)
-        from runner.tracking import store as tracking
+        from runner.tracking import parent as parent_runs
 
-        return tracking.carry_out(request)
+        return parent_runs.carry_out(request)
 
     # ---- a job's end, in the process that ran it -------------------------------------------
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:

@@ -6,7 +6,9 @@ store: experiments, runs, params, downsampled metrics, artifacts, a sweep's pare
 process that ``python -m runner`` forks at start-up so that importing MLflow and writing to
 the store overlap with the task; ``messages`` names what crosses into tracking (a
 ``RunRecord``, a sweep's parent-run requests, the helper's protocol); ``route`` decides where
-a run's record goes.  Tracking only reads a Result; it never decides anything
+a run's record goes; ``parent`` creates, summarises and ends a sweep's parent run; ``check``
+finds a store that cannot take runs before any work; ``orphans`` ends runs a killed process
+left RUNNING; ``upload`` records a run directory later.  Tracking only reads a Result; it never decides anything
 about a run.  May import: ``runner.result``, ``runner.errors``, ``runner.outputs.files``
 (the result.json document), ``runner.config`` (validating an uploaded run's tracking node).
 """

@@ -29,7 +29,7 @@ import numpy as np
 from runner.errors import ConfigError
 from runner.outputs.files import RESULT_FILE, result_document
 from runner.tracking import orphans
-from runner.tracking.messages import AbandonParent, FinishParent, RunRecord, StartParent
+from runner.tracking.messages import RunRecord
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 
 MAX_PARAM_LENGTH = 6000      # MLflow's limit on a param value
@@ -405,54 +405,6 @@ def fill_run(client, run_id: str, record: RunRecord, turn=nullcontext) -> None:
         with turn():
             patiently(getattr(record.tracking, "busy_timeout", BUSY_TIMEOUT), client.set_terminated, run_id, status,
                       end_time=int(time.time() * 1000))
-
-
-# ---- a sweep's parent run (runner.sweep.callback; from the helper of runner.tracking.worker) ----------
-
-def start_parent(request: StartParent) -> Dict[str, str]:
-    """Open the store (creating its schema), get or create the experiment and create a
-    sweep's parent run: {tracking_uri, experiment_id, parent_run_id} for its jobs."""
-    client, exp_id, uri = open_store(request.uri, request.artifact_root, request.experiment)
-    with store_lock(uri):
-        run_id = patiently(BUSY_TIMEOUT, client.create_run, exp_id, run_name=request.name,
-                           tags={**request.tags, **orphans.owner_tags()}).info.run_id
-        for key, value in request.params.items():
-            patiently(BUSY_TIMEOUT, client.log_param, run_id, key, value)
-    return {"tracking_uri": uri, "experiment_id": exp_id, "parent_run_id": run_id}
-
-
-def finish_parent(request: FinishParent) -> None:
-    """Log a sweep's summary to its parent run (artifacts under ``summary/``) and end it."""
-    from mlflow.entities import Metric, Param, RunTag
-
-    parent = request.parent
-    client, run_id, stamp = client_for(parent["tracking_uri"]), parent["parent_run_id"], int(time.time() * 1000)
-    with store_lock(parent["tracking_uri"]):
-        patiently(BUSY_TIMEOUT, client.log_batch, run_id,
-                  metrics=[Metric(k, float(v), stamp, 0) for k, v in request.metrics.items()],
-                  params=[Param(k, str(v)) for k, v in request.params.items()],
-                  tags=[RunTag(k, v) for k, v in request.tags.items()])
-        for path in request.artifacts:
-            patiently(BUSY_TIMEOUT, client.log_artifact, run_id, str(path), artifact_path="summary")
-        patiently(BUSY_TIMEOUT, client.set_terminated, run_id, request.status)
-
-
-def abandon_parent(request: AbandonParent) -> None:
-    """A sweep that stopped before its end: its parent run ends KILLED, and is deleted too if no
-    job ran (it never meant anything; a deleted run still has a status, and it is not RUNNING)."""
-    parent = request.parent
-    client = client_for(parent["tracking_uri"])
-    with store_lock(parent["tracking_uri"]):
-        patiently(BUSY_TIMEOUT, client.set_terminated, parent["parent_run_id"], "KILLED")
-        if not request.jobs_ran:
-            patiently(BUSY_TIMEOUT, client.delete_run, parent["parent_run_id"])
-
-
-def carry_out(request):
-    """A sweep's parent-run request (StartParent, FinishParent or AbandonParent), in this
-    process: the helper and the sweep without a helper both come here."""
-    handlers = {StartParent: start_parent, FinishParent: finish_parent, AbandonParent: abandon_parent}
-    return handlers[type(request)](request)
 
 
 def load_trajectory(run_id: str, tracking_uri: Optional[str] = None) -> Dict[str, np.ndarray]:

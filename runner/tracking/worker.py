@@ -61,6 +61,7 @@ def _serve(conn, parent_end) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)   # a scheduler stopping the group: the parent records the run
     parent_end.close()      # the fork copied it: keep it open and a dead parent's EOF never comes
     try:
+        from runner.tracking import parent as parent_runs
         from runner.tracking import store as tracking
 
         _, imported = _attempt(None, tracking.import_store_modules)   # reported when the parent asks
@@ -76,7 +77,7 @@ def _serve(conn, parent_end) -> None:
                 return
             elif isinstance(msg, PARENT_REQUESTS):
                 _wait_for_runs()
-                value, failed = _attempt(imported, tracking.carry_out, msg)
+                value, failed = _attempt(imported, parent_runs.carry_out, msg)
                 if failed is None and isinstance(msg, (FinishParent, AbandonParent)) and _recorder is not None:
                     _recorder.parent_ended = True
                 conn.send(("ok", value) if failed is None else ("error", failed))
@@ -98,9 +99,9 @@ def _end_open_parent() -> None:
     """The sweeping process went away (SIGTERM, SIGKILL, a crash) without ending its parent
     run: end it KILLED here, so no run is left RUNNING."""
     if _recorder is not None and not _recorder.parent_ended:
-        from runner.tracking import store as tracking
+        from runner.tracking import parent as parent_runs
 
-        _attempt(None, tracking.abandon_parent, AbandonParent(_recorder.parent, True))
+        _attempt(None, parent_runs.abandon_parent, AbandonParent(_recorder.parent, True))
         _recorder.parent_ended = True
 
 
@@ -109,16 +110,17 @@ def _wait_for_runs() -> list:
 
 
 def _start_sweep(request: StartParent):
-    """In the helper: create the sweep's parent run (runner.tracking.store.start_parent), then record
+    """In the helper: create the sweep's parent run (runner.tracking.parent.start_parent), then record
     the child runs its jobs send (:func:`log_through`) through a local socket, in threads beside
     the parent's pipe (:class:`_Recorder`).  Returns the parent record with the socket's address
     and key, for the jobs."""
     global _recorder
     from multiprocessing.connection import Listener
 
+    from runner.tracking import parent as parent_runs
     from runner.tracking import store as tracking
 
-    parent = tracking.start_parent(request)
+    parent = parent_runs.start_parent(request)
     key = os.urandom(16)
     listener = Listener(family="AF_UNIX", authkey=key)    # in a temporary directory of this process
     _recorder = _Recorder(parent, tracking.client_for(parent["tracking_uri"]))
