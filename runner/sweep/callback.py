@@ -48,6 +48,14 @@ class SweepKnobs:
     """``sweep.*``: what a multirun does besides launching its jobs."""
     skip_finished: bool = False   # a job whose overrides already FINISHED in this sweep dir is not re-run
     prewarm_workers: bool = True  # joblib launcher: start the workers and import in them while the sweep is prepared
+    curve_points: int = 20        # batched launcher: points per curve of each child run (see README, Sweeps)
+    job_plots: int = 16           # batched launcher: per-job files and plots only for batches up to this size
+
+    def check(self):
+        if self.curve_points < 8:
+            raise ConfigError("curve_points", f"must be >= 8, got {self.curve_points}")
+        if self.job_plots < 0:
+            raise ConfigError("job_plots", f"must be >= 0, got {self.job_plots}")
 
 
 def finished_before(cfg, sweep_dir: Optional[Path], run_dir: Path, overrides) -> Optional[Result]:
