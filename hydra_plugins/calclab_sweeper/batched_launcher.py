@@ -57,21 +57,22 @@ class BatchedLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         returns: Dict[int, JobReturn] = {}
-        counts = {"batches": 0, "batched": 0, "single": 0}
+        counts = {"batches": 0, "batched": 0, "single": 0, "early": 0}
         for members in self._structures(job_overrides, initial_job_idx):
             composed = self._compose(members[0])
             jobs = [self._job(composed, idx, overrides) for idx, overrides in members]
             done = run_batch(jobs, sweep_dir, self.max_batch_size, self._callbacks)
             counts["batches"] += done.batches
-            counts["batched"] += len(done.results)
+            counts["batched"] += done.computed
+            counts["early"] += len(done.results) - done.computed
             for job in jobs:
                 if job.num in done.results:
                     returns[job.num] = self._job_return(job, done.results[job.num])
                 else:
                     returns[job.num] = self._run_alone(job)
                     counts["single"] += 1
-        print(f"[sweep] {len(returns)} jobs: {counts['batched']} in {counts['batches']} batch(es), "
-              f"{counts['single']} run one by one", flush=True)
+        print(f"[sweep] {len(returns)} jobs: {counts['batched']} in {counts['batches']} batch(es) (one kernel call "
+              f"each), {counts['single']} run one by one, {counts['early']} ended before any work", flush=True)
         return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
 
     # ---- composing once per structure ------------------------------------------------------

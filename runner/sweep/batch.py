@@ -51,6 +51,7 @@ class Done:
 
     results: Dict[int, Result]
     batches: int
+    computed: int = 0     # jobs that went through a kernel call (the others ended before any work)
 
 
 def run_batch(jobs: List[BatchJob], sweep_dir: Path, max_batch: int, callbacks=None) -> Done:
@@ -64,7 +65,7 @@ def run_batch(jobs: List[BatchJob], sweep_dir: Path, max_batch: int, callbacks=N
     parent = parent_of(sweep_dir)
     writer = _writer(jobs[0].cfg, parent)
     results: Dict[int, Result] = {}
-    calls = 0
+    calls = computed = 0
     try:
         for lo in range(0, len(jobs), max_batch):
             chunk = jobs[lo: lo + max_batch]
@@ -76,11 +77,12 @@ def run_batch(jobs: List[BatchJob], sweep_dir: Path, max_batch: int, callbacks=N
                 else:
                     ready.append(job)
             calls += _run_chunk(task, ready, sweep_dir, parent, writer, results)
+            computed += len(ready)
     finally:
         if writer is not None:
             for line in writer.close():
                 print(f"calclab: error: {line}", file=sys.stderr, flush=True)
-    return Done(results, calls)
+    return Done(results, calls, computed)
 
 
 def _task_of(cfg):

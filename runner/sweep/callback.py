@@ -185,7 +185,7 @@ class SweepCallback(Callback):
         csv_path = write_csv(table, sweep_dir / "summary.csv")
         if not OmegaConf.select(config, "quiet"):
             print_table(table)
-        plots = summary_plots(rows, swept, sweep_dir / "summary_plots")
+        plots = summary_plots(rows, swept, sweep_dir / "summary_plots") + self._readings(table, swept, sweep_dir, config)
         stopped = interrupt.interrupted(sweep_dir)
         self._wait_for_runs()
         if self.parent is not None:
@@ -196,6 +196,26 @@ class SweepCallback(Callback):
             print(f"calclab: interrupted: {ran} of the sweep's jobs ran (summary in {sweep_dir})",
                   file=sys.stderr, flush=True)
             raise SystemExit(130)
+
+    @staticmethod
+    def _readings(table, swept, sweep_dir: Path, config) -> list:
+        """Heat maps over each pair of numeric swept keys, the ranking per group of the other
+        swept keys (runner.sweep.heatmap), and the batched jobs' trajectories archive: files
+        for the parent run."""
+        from runner.sweep.heatmap import heat_maps, ranking, write_ranking
+        from runner.tracking.archive import ARCHIVE_FILE
+
+        files = heat_maps(table, swept, sweep_dir / "summary_plots")
+        ranked = ranking(table, swept)
+        if len(ranked) > 1:
+            files.append(write_ranking(ranked, sweep_dir / "ranking.csv"))
+            if not OmegaConf.select(config, "quiet"):
+                print("[sweep] ranking (best finished job per group)")
+                for row in ranked:
+                    print("  " + "  ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                           for k, v in row.items()))
+        archive = sweep_dir / ARCHIVE_FILE
+        return files + ([archive] if archive.is_file() else [])
 
     def _finish_parent_run(self, rows, csv_path, plots, sweep_dir: Path, status: str) -> None:
         counts = {s: sum(r["result"]["status"] == s for r in rows) for s in ("FINISHED", "DIVERGED", "FAILED", "KILLED")}
