@@ -105,6 +105,8 @@ class BatchedLauncher(Launcher):
 
     def _job(self, composed: DictConfig, idx: int, overrides: List[str]):
         """The job's task config: the structure's composed config with the job's own values."""
+        # hydra-internal-ok: the very code load_sweep_config applies a job's overrides with (and
+        # names its directory with), so a job's values mean what they mean in Hydra (hydra-core 1.3)
         from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 
         from runner.sweep.batch import BatchJob
