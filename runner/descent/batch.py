@@ -18,9 +18,11 @@ from kernels import descent
 from runner.descent.driver import (CHUNK_SECONDS, DescentInputs, DescentKnobs, DescentOutcome, Run, _batch_size,
                                    outcome_of, run_to_end)
 
-# the Run attributes stacked along a new first axis (jobs), then replaced by views of their rows
-_STACKED = ("theta", "state", "sstate", "sched_state", "traj_theta", "traj_grad", "loss", "grad_norm", "lr",
-            "g", "Xb", "yb", "perm")
+# the Run attributes stacked along a new first axis (jobs), then replaced by views of their rows:
+# those with a starting value are copied, the trajectories (written by the kernel before they are
+# read) are only allocated (copying ~100 KB of uninitialised memory per job cost more than the steps)
+_STACKED = ("theta", "state", "sstate", "sched_state", "g", "Xb", "yb", "perm")
+_ALLOCATED = ("traj_theta", "traj_grad", "loss", "grad_norm", "lr")
 
 
 def batch_key(run: Run) -> tuple:
@@ -49,8 +51,11 @@ class Batch:
         self.runs = list(runs)
         first = self.runs[0]
         self.problem = first.problem
-        for name in _STACKED:
-            stacked = np.ascontiguousarray(np.stack([getattr(r, name) for r in self.runs]))
+        for name in _STACKED + _ALLOCATED:
+            if name in _STACKED:
+                stacked = np.ascontiguousarray(np.stack([getattr(r, name) for r in self.runs]))
+            else:
+                stacked = np.empty((len(self.runs),) + getattr(first, name).shape)
             setattr(self, name, stacked)
             for j, r in enumerate(self.runs):
                 setattr(r, name, stacked[j])
