@@ -57,7 +57,6 @@ def _register_plugins() -> None:
 
     plugins = Plugins.instance()   # first: its scan re-runs Hydra's modules that store their configs
     basic_sweeper.register()
-    batched_launcher.register()
     plugins.register(batched_launcher.BatchedLauncher)
     plugins.register(basic_sweeper.CalclabBasicSweeper)
     plugins.register(CalclabOptunaSweeper)

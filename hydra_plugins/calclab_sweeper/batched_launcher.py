@@ -1,4 +1,4 @@
-"""A Hydra launcher that runs a sweep's jobs as batches in the sweeping process:
+"""A Hydra launcher (its config: ``conf/hydra/launcher/batched.yaml``) that runs a sweep's jobs as batches in the sweeping process:
 ``hydra/launcher=batched``, calclab's default (``basic``, ``joblib`` and ``ray`` stay available).
 
 Jobs that share a *structure* (the same config choices and keys, differing only in plain
@@ -19,7 +19,6 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
@@ -27,15 +26,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 
 log = logging.getLogger(__name__)
-
-# A plain node (see basic_sweeper.CONFIG for why not a dataclass)
-CONFIG = {"_target_": "hydra_plugins.calclab_sweeper.batched_launcher.BatchedLauncher",
-          "max_batch_size": 1024}   # jobs per kernel call at most (memory: every job's trajectory)
-
-
-def register() -> None:
-    ConfigStore.instance().store(group="hydra/launcher", name="batched", node=CONFIG, provider="calclab")
-
 
 class BatchedLauncher(Launcher):
     def __init__(self, max_batch_size: int = 1024) -> None:
