@@ -21,10 +21,17 @@ data rows)::
 COMPLETED); jobs that stopped are skipped, so the caller may call again in chunks of
 ``n_steps`` (for Ctrl-C) with the same numbers as one long call.
 """
+import warnings
+
 from numba import njit, prange, types
+from numba.core.errors import NumbaExperimentalFeatureWarning
 
 from kernels.descent import RUNNING, descend
 from kernels.signatures import MAT, VEC, ObjectiveFn
+
+# numba calls passing a first-class function "experimental"; kernels.descent takes its
+# objective the same way.  The warning would reach a sweep's stderr on the first compile.
+warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning, module=__name__)
 
 _I64 = types.int64
 _F64V = types.float64[::1]

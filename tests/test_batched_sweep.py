@@ -97,3 +97,47 @@ def test_a_batched_sweep_end_to_end(tmp_path):
     np.testing.assert_array_equal(traj["loss"], np.load(tmp_path / "a" / str(num) / "trajectory.npz")["loss"])
     names = {a.path for a in client.list_artifacts(parent[0].info.run_id, "summary")}
     assert "summary/trajectories.npz" in names and "summary/ranking.csv" in names
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_batch_keeps_its_jobs_and_runs_none_after(tmp_path):
+    """Ctrl-C while a batch computes: its jobs end KILLED with what they computed (result,
+    trajectory, child run), the next structure's jobs are not run, the parent run ends KILLED,
+    nothing is left RUNNING, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    from runner.interrupt import NOT_RUN
+
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "-m", "problem=rosenbrock", "problem.dim=1000",
+                             "optim=momentum,adam", "optim.lr=1e-5,2e-5", "optimize.steps=10000000",
+                             "optimize.grad_tol=0", "optimize.record_params=0", "quiet=true",
+                             f"hydra.sweep.dir={tmp_path / 's'}"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not (tmp_path / "s" / "sweep.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(5.0)                                   # well into the first batch's descent
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert all(line.startswith("calclab: ") for line in err.strip().splitlines()), err
+    docs = _jobs(tmp_path / "s")
+    assert sorted(docs) == [0, 1, 2, 3] and all(d["status"] == "KILLED" for d in docs.values())
+    assert all("interrupted by the user" in docs[j]["message"] and 0 < docs[j]["steps"] < 10_000_000 for j in (0, 1))
+    assert docs[2]["message"] == docs[3]["message"] == NOT_RUN
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert not any(r.info.status == "RUNNING" for r in runs)
+    parent = [r for r in runs if r.data.tags.get("calclab.sweep") == "parent"]
+    assert [r.info.status for r in parent] == ["KILLED"]
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.info.status for r in kids) == ["KILLED", "KILLED"]

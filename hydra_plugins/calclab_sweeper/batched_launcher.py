@@ -50,7 +50,10 @@ class BatchedLauncher(Launcher):
         counts = {"batches": 0, "batched": 0, "single": 0, "early": 0}
         for members in self._structures(job_overrides, initial_job_idx):
             composed = self._compose(members[0])
-            jobs = [self._job(composed, idx, overrides) for idx, overrides in members]
+            task_cfg = copy.deepcopy(composed)
+            with read_write(task_cfg), open_dict(task_cfg):
+                del task_cfg["hydra"]
+            jobs = [self._job(composed, task_cfg, idx, overrides) for idx, overrides in members]
             done = run_batch(jobs, sweep_dir, self.max_batch_size, self._callbacks)
             counts["batches"] += done.batches
             counts["batched"] += done.computed
@@ -93,8 +96,8 @@ class BatchedLauncher(Launcher):
             cfg.hydra.job.id = cfg.hydra.job.num = idx
         return cfg
 
-    def _job(self, composed: DictConfig, idx: int, overrides: List[str]):
-        """The job's task config: the structure's composed config with the job's own values."""
+    def _job(self, composed: DictConfig, base: DictConfig, idx: int, overrides: List[str]):
+        """The job's task config: a copy of the structure's (``base``) with the job's own values."""
         # hydra-internal-ok: the very code load_sweep_config applies a job's overrides with (and
         # names its directory with), so a job's values mean what they mean in Hydra (hydra-core 1.3)
         from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -110,9 +113,7 @@ class BatchedLauncher(Launcher):
             hydra_cfg.job.override_dirname = get_overrides_dirname(
                 overrides=parsed, kv_sep=names.kv_sep, item_sep=names.item_sep, exclude_keys=names.exclude_keys)
         run_dir = Path(str(hydra_cfg.sweep.dir)) / str(OmegaConf.select(composed, "hydra.sweep.subdir"))
-        task_cfg = copy.deepcopy(composed)
-        with read_write(task_cfg), open_dict(task_cfg):
-            del task_cfg["hydra"]
+        task_cfg = copy.deepcopy(base)
         values = [o for o in parsed if not self._whole(o)]
         error = None
         try:

@@ -65,13 +65,14 @@ def run_batch(jobs: List[BatchJob], sweep_dir: Path, max_batch: int, callbacks=N
     parent = parent_of(sweep_dir)
     writer = _writer(jobs[0].cfg, parent)
     results: Dict[int, Result] = {}
+    memo: dict = {}     # validated groups, shared by jobs whose group nodes are equal
     calls = computed = 0
     try:
         for lo in range(0, len(jobs), max_batch):
             chunk = jobs[lo: lo + max_batch]
             ready = []
             for job in chunk:
-                early = _before_work(job, sweep_dir, finished_before)
+                early = _before_work(job, sweep_dir, finished_before, memo)
                 if early is not None:
                     results[job.num] = early
                 else:
@@ -105,7 +106,7 @@ def _writer(cfg, parent):
     return BulkWriter(int(OmegaConf.select(cfg, "sweep.curve_points", default=SweepKnobs.curve_points)))
 
 
-def _before_work(job: BatchJob, sweep_dir: Path, finished_before) -> Optional[Result]:
+def _before_work(job: BatchJob, sweep_dir: Path, finished_before, memo: dict) -> Optional[Result]:
     """The job's Result if it ends before any work (interrupted sweep, finished before, bad
     config), else None with ``job.validated`` set."""
     from runner import app
@@ -118,7 +119,7 @@ def _before_work(job: BatchJob, sweep_dir: Path, finished_before) -> Optional[Re
     try:
         if job.compose_error:
             raise ConfigError("overrides", job.compose_error)
-        _, job.validated = app.validate(job.cfg)
+        _, job.validated = app.validate(job.cfg, memo)
     except ConfigError as e:
         print(f"calclab: error: {e}", file=sys.stderr, flush=True)
         return _ended(job, Result(task=str(job.cfg.get("task")), status=FAILED, message=f"config error: {e}"))
@@ -146,8 +147,12 @@ def _run_chunk(task, ready: List[BatchJob], sweep_dir: Path, parent, writer, res
         return 0
     pairs = [(job.cfg, TaskContext(run_dir=job.run_dir, seed=int(job.cfg.seed), quiet=True,
                                    validated=job.validated)) for job in ready]
-    with interrupt.computing():
-        outs, calls = task.run_many(pairs)
+    try:
+        with interrupt.computing():
+            outs, calls = task.run_many(pairs)
+    except KeyboardInterrupt:   # outside a kernel call (the kernels keep what they computed)
+        outs, calls = [Result(task=str(job.cfg.task), status=KILLED, message="interrupted before the task "
+                              "returned a result") for job in ready], 0
     finished = time.time()
     job_files = len(ready) <= int(OmegaConf.select(ready[0].cfg, "sweep.job_plots", default=SweepKnobs.job_plots))
     append(sweep_dir / ARCHIVE_FILE, {job.num: r.trajectory for job, r in zip(ready, outs)
