@@ -31,7 +31,8 @@ from kernels.signatures import MAT, VEC, ObjectiveFn
 
 # numba calls passing a first-class function "experimental"; kernels.descent takes its
 # objective the same way.  The warning would reach a sweep's stderr on the first compile.
-warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning, module=__name__)
+warnings.filterwarnings("ignore", message=".*First-class function type",
+                        category=NumbaExperimentalFeatureWarning)
 
 _I64 = types.int64
 _F64V = types.float64[::1]

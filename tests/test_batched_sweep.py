@@ -141,3 +141,21 @@ def test_ctrl_c_in_a_batch_keeps_its_jobs_and_runs_none_after(tmp_path):
     assert [r.info.status for r in parent] == ["KILLED"]
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert sorted(r.info.status for r in kids) == ["KILLED", "KILLED"]
+
+
+@pytest.mark.slow
+def test_optuna_asks_for_trials_in_batches_each_one_kernel_call(tmp_path):
+    out = run_cli(["-m", "+search=adam_lr", "hydra.sweeper.n_trials=8", "hydra.sweeper.n_jobs=4",
+                   "optimize.steps=300", "quiet=true", f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path, timeout=900)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("[sweep] 4 jobs: 4 in 1 batch(es) (one kernel call each)") == 2, out.stdout
+    from mlflow.tracking import MlflowClient
+    from omegaconf import OmegaConf
+
+    found = OmegaConf.to_container(OmegaConf.load(tmp_path / "s" / "optimization_results.yaml"))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(kids) == 8 == found["n_trials"] and all(r.info.status != "RUNNING" for r in runs)
+    losses = [r.data.metrics["loss"] for r in kids if r.info.status == "FINISHED"]
+    assert found["best_value"] == pytest.approx(min(losses), rel=1e-12)
