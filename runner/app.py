@@ -32,8 +32,10 @@ CONFIG_ERROR_EXIT = 2
 TRACKING_FAILED_EXIT = 4   # the run's results are on disk, its MLflow record is not: not a success
 
 
-def validate(cfg: DictConfig):
-    """Check the whole composed config; returns (task module, {group: validated object})."""
+def validate(cfg: DictConfig, memo: Optional[dict] = None):
+    """Check the whole composed config; returns (task module, {group: validated object}).
+    ``memo`` (a dict kept across calls, e.g. by a batch of jobs) reuses the validated object of
+    a group whose node was validated before with the same content."""
     from runner.tracking import store as tracking
 
     task = load_task(cfg.get("task"))
@@ -59,8 +61,10 @@ def validate(cfg: DictConfig):
     for group, schemas in groups.items():
         if group not in cfg:
             raise ConfigError(group, f"missing config group '{group}' for task '{cfg.task}'")
-        validated[group] = validate_group(group, cfg[group], schemas, group)
-    validated[cfg.task] = validate_node(cfg.task, cfg.get(cfg.task) or {}, task.SCHEMA, f"task '{cfg.task}'")
+        validated[group] = _remembered(memo, group, cfg[group], lambda: validate_group(group, cfg[group], schemas, group))
+    node = cfg.get(cfg.task) or {}
+    validated[cfg.task] = _remembered(memo, cfg.task, node,
+                                      lambda: validate_node(cfg.task, node, task.SCHEMA, f"task '{cfg.task}'"))
     if cfg.get("erratum") is not None:
         from runner.erratum import Erratum
 
@@ -76,6 +80,20 @@ def check_job(cfg: DictConfig) -> None:
     check = getattr(task, "check_inputs", None)
     if check is not None:
         check(validated, int(cfg.seed))
+
+
+def _remembered(memo: Optional[dict], group: str, node, check):
+    """``check()``, or its earlier value for an equal node (validated objects are not changed
+    by the tasks, so jobs may share them)."""
+    if memo is None:
+        return check()
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    key = (group, repr(plain))
+    if key not in memo:
+        memo[key] = check()
+    return memo[key]
 
 
 def _hydra_context():

@@ -51,11 +51,12 @@ def _register_plugins() -> None:
     ``hydra/sweeper=basic`` ours (hydra_plugins/calclab_sweeper/basic_sweeper.py)."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.calclab_sweeper import basic_sweeper
+    from hydra_plugins.calclab_sweeper import basic_sweeper, batched_launcher
     from hydra_plugins.calclab_sweeper.optuna_sweeper import CalclabOptunaSweeper
 
     plugins = Plugins.instance()   # first: its scan re-runs Hydra's modules that store their configs
     basic_sweeper.register()
+    plugins.register(batched_launcher.BatchedLauncher)
     plugins.register(basic_sweeper.CalclabBasicSweeper)
     plugins.register(CalclabOptunaSweeper)
 

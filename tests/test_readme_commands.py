@@ -54,6 +54,8 @@ TINY = {
     "python -m runner task=train model=rnn data=sequence data.T=20": "train.steps=20",
     "python -m runner -m +experiment=rnn_vanishing": "train.steps=20",
     "python -m runner -m problem=rosenbrock optim=gd,momentum,adam optim.lr=1e-4,1e-3,1e-2": "optimize.steps=50",
+    "python -m runner -m hydra/launcher=batched problem=rosenbrock optim=adam optim.lr=1e-4,1e-3,1e-2,1e-1 "
+    "'optim.betas=[0.0,0.999],[0.9,0.999],[0.99,0.999]'": "optimize.steps=50",
     "python -m runner -m hydra/launcher=joblib hydra.launcher.n_jobs=2 +experiment=optimizer_shootout":
         "optimize.steps=50",
     "python -m runner -m hydra/launcher=ray optim.lr=1e-3,1e-2": "optimize.steps=50",

@@ -214,8 +214,8 @@ def test_a_ray_address_that_does_not_answer_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher, sig", [([], "SIGINT"), (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "SIGINT"),
-                                           ([], "SIGTERM"), (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "SIGTERM")],
+@pytest.mark.parametrize("launcher, sig", [(["hydra/launcher=basic"], "SIGINT"), (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "SIGINT"),
+                                           (["hydra/launcher=basic"], "SIGTERM"), (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], "SIGTERM")],
                          ids=["basic-ctrl-c", "joblib-ctrl-c", "basic-sigterm", "joblib-sigterm"])
 def test_ctrl_c_stops_the_sweep_and_keeps_what_the_running_jobs_computed(tmp_path, launcher, sig):
     """Ctrl-C or SIGTERM (to the whole process group, as a terminal or a scheduler sends it):
@@ -233,7 +233,7 @@ def test_ctrl_c_stops_the_sweep_and_keeps_what_the_running_jobs_computed(tmp_pat
                              "optimize.record_params=0", "quiet=true"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    first = 2 if launcher else 1
+    first = 2 if "joblib" in launcher[0] else 1
     deadline = time.time() + 120
     while len(list(tmp_path.glob("outputs/multirun/*/*/*/.hydra"))) < first and time.time() < deadline:
         time.sleep(0.2)

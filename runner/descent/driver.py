@@ -147,10 +147,16 @@ class Run:
         p = self.problem
         return float(p.value_grad(theta, g, p.P, p.X, p.y)), g
 
+    def explode_and_ref(self) -> tuple:
+        """(explode, loss_ref) as the kernel takes them: the run diverges when
+        ``|f - loss_ref| > explode`` (``divergence`` times the starting loss's size)."""
+        if not np.isfinite(self.loss_ref):
+            return np.inf, 0.0
+        return self.knobs.divergence * max(1.0, abs(self.loss_ref)), self.loss_ref
+
     def step(self, n_steps: int) -> int:
         p, k, i = self.problem, self.knobs, self.inputs
-        explode = k.divergence * max(1.0, abs(self.loss_ref)) if np.isfinite(self.loss_ref) else np.inf
-        loss_ref = self.loss_ref if np.isfinite(self.loss_ref) else 0.0
+        explode, loss_ref = self.explode_and_ref()
         trajectory = (self.traj_theta, self.traj_grad, self.theta_every, self.loss, self.grad_norm, self.lr, self.g)
         if self.fast is not None:
             status, self.t = self.fast(p.P, p.X, p.y, self.theta, i.lr, self.t, n_steps, k.steps, k.grad_tol, explode,
@@ -245,15 +251,25 @@ def minimise(problem, optim_obj, sched_obj, knobs: DescentKnobs, seed: int, prog
     ``progress(total, desc)`` makes a progress bar (``TaskContext.progress``)."""
     batch = _batch_size(knobs, optim_obj.name, problem)
     run = Run(problem, DescentInputs.from_config(optim_obj, sched_obj, batch, seed), knobs)
-    message = ""
+    return run_to_end(run, progress)
+
+
+def run_to_end(run: Run, progress: Callable) -> DescentOutcome:
+    """Drive ``run`` to its end (Ctrl-C or SIGTERM: KILLED with what it computed)."""
     try:
         status, compile_s = _drive(run, progress)
     except KeyboardInterrupt:
         run.finish_interrupted()
         status, compile_s = None, float("nan")
-        message = f"{interrupt.reason()} after {run.t} steps"
+    return outcome_of(run, status, compile_s)
+
+
+def outcome_of(run: Run, status: Optional[int], compile_s: float) -> DescentOutcome:
+    """The outcome of ``run`` whose kernel ended with ``status`` (None: interrupted)."""
+    knobs, message = run.knobs, ""
     if status is None:
         outcome = KILLED
+        message = f"{interrupt.reason()} after {run.t} steps"
     elif status == descent.DIVERGED:
         outcome = DIVERGED
         message = (f"diverged at step {run.t}: loss={run.loss[run.t]:.6g}, "

@@ -49,6 +49,14 @@ class SweepKnobs:
     """``sweep.*``: what a multirun does besides launching its jobs."""
     skip_finished: bool = False   # a job whose overrides already FINISHED in this sweep dir is not re-run
     prewarm_workers: bool = True  # joblib launcher: start the workers and import in them while the sweep is prepared
+    curve_points: int = 20        # batched launcher: points per curve of each child run (see README, Sweeps)
+    job_plots: int = 16           # batched launcher: per-job files and plots only for batches up to this size
+
+    def check(self):
+        if self.curve_points < 8:
+            raise ConfigError("curve_points", f"must be >= 8, got {self.curve_points}")
+        if self.job_plots < 0:
+            raise ConfigError("job_plots", f"must be >= 0, got {self.job_plots}")
 
 
 def finished_before(cfg, sweep_dir: Optional[Path], run_dir: Path, overrides) -> Optional[Result]:
@@ -179,7 +187,7 @@ class SweepCallback(Callback):
         csv_path = write_csv(table, sweep_dir / "summary.csv")
         if not OmegaConf.select(config, "quiet"):
             print_table(table)
-        plots = summary_plots(rows, swept, sweep_dir / "summary_plots")
+        plots = summary_plots(rows, swept, sweep_dir / "summary_plots") + self._readings(table, swept, sweep_dir, config)
         stopped = interrupt.interrupted(sweep_dir)
         self._wait_for_runs()
         if self.parent is not None:
@@ -190,6 +198,26 @@ class SweepCallback(Callback):
             print(f"calclab: {interrupt.verb()}: {ran} of the sweep's jobs ran (summary in {sweep_dir})",
                   file=sys.stderr, flush=True)
             raise SystemExit(interrupt.exit_code())
+
+    @staticmethod
+    def _readings(table, swept, sweep_dir: Path, config) -> list:
+        """Heat maps over each pair of numeric swept keys, the ranking per group of the other
+        swept keys (runner.sweep.heatmap), and the batched jobs' trajectories archive: files
+        for the parent run."""
+        from runner.sweep.heatmap import heat_maps, ranking, write_ranking
+        from runner.tracking.archive import ARCHIVE_FILE
+
+        files = heat_maps(table, swept, sweep_dir / "summary_plots")
+        ranked = ranking(table, swept)
+        if len(ranked) > 1:
+            files.append(write_ranking(ranked, sweep_dir / "ranking.csv"))
+            if not OmegaConf.select(config, "quiet"):
+                print("[sweep] ranking (best finished job per group)")
+                for row in ranked:
+                    print("  " + "  ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                           for k, v in row.items()))
+        archive = sweep_dir / ARCHIVE_FILE
+        return files + ([archive] if archive.is_file() else [])
 
     def _finish_parent_run(self, rows, csv_path, plots, sweep_dir: Path, status: str) -> None:
         counts = {s: sum(r["result"]["status"] == s for r in rows) for s in ("FINISHED", "DIVERGED", "FAILED", "KILLED")}

@@ -21,3 +21,17 @@ def load_trajectory(run_id: str, tracking_uri=None):
     from runner.tracking.store import load_trajectory as load
 
     return load(run_id, tracking_uri)
+
+
+def load_job_trajectory(parent_run_id: str, job: int, tracking_uri=None):
+    """Job ``job``'s full trajectory from a batched sweep's parent run (its
+    ``summary/trajectories.npz``; see runner.tracking.archive)."""
+    import mlflow
+
+    from runner.tracking.archive import ARCHIVE_FILE, job_trajectory
+    from runner.tracking.store import resolve_store
+
+    uri, _ = resolve_store(tracking_uri)
+    path = mlflow.artifacts.download_artifacts(run_id=parent_run_id, artifact_path=f"summary/{ARCHIVE_FILE}",
+                                               tracking_uri=uri)
+    return job_trajectory(path, job)
