@@ -127,7 +127,7 @@ def test_readme_command_fits_the_tutorials_line_and_logs_to_the_default_store(tm
 @pytest.mark.slow
 @pytest.mark.parametrize("args,start", [
     (["optim.lrr=1"], "calclab: error: optim.lrr: unknown key"),
-    (["optim=adamm"], "calclab: error: In 'task/optimize': Could not find 'optim/adamm'; Available options in 'optim': adadelta"),
+    (["optim=adamm"], "calclab: error: In 'task/optimize': Could not find 'optim/adamm'; Available options in 'optim': adabelief"),
     (["optim.lr=-1"], "calclab: error: optim.lr: must be > 0"),
     (["-m", "--cfg", "job"], "calclab: error: Only one of --run, --multirun, --cfg"),   # Hydra's own check
     (["-m", "hydra.sweeper.check=some", "optim.lr=0.1,0.2"], "calclab: error: Error in call to target "
