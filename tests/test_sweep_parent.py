@@ -16,10 +16,10 @@ LONG = ["problem=rosenbrock", "problem.dim=1000", "optimize.steps=10000000", "op
         "optimize.record_params=0", "quiet=true", "optim.lr=1e-5,2e-5"]
 CASES = {   # name: (arguments, signal sent once a job computes, exit code)
     "missing option": (["optim=adamm,adam", *SHORT[:1], *SHORT[2:]], None, 2),
-    "jobs fail": (SHORT + ["optim.lr=-1,0"], None, 0),
+    "jobs fail": (SHORT + ["optim.lr=-1,0.01"], None, 0),     # one job fails (a sweep all of whose jobs fail stops before them)
     "launcher refuses": (SHORT + ["seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"], None, 2),
     "ctrl-c": (LONG, signal.SIGINT, 130),
-    "sigterm": (LONG, signal.SIGTERM, 130),
+    "sigterm": (LONG, signal.SIGTERM, 143),
     "sigkill": (LONG, signal.SIGKILL, -signal.SIGKILL),
 }
 
