@@ -204,13 +204,13 @@ class SweepCallback(Callback):
         """Heat maps over each pair of numeric swept keys, the ranking per group of the other
         swept keys (runner.sweep.heatmap), and the batched jobs' trajectories archive: files
         for the parent run."""
-        from runner.sweep.heatmap import heat_maps, ranking, write_ranking
+        from runner.sweep.heatmap import heat_maps, ranking
         from runner.tracking.archive import ARCHIVE_FILE
 
         files = heat_maps(table, swept, sweep_dir / "summary_plots")
         ranked = ranking(table, swept)
         if len(ranked) > 1:
-            files.append(write_ranking(ranked, sweep_dir / "ranking.csv"))
+            files.append(write_csv(ranked, sweep_dir / "ranking.csv"))
             if not OmegaConf.select(config, "quiet"):
                 print("[sweep] ranking (best finished job per group)")
                 for row in ranked:

@@ -11,7 +11,6 @@ group's best finished job: its metric, its steps and the numeric values that ach
 """
 from __future__ import annotations
 
-import csv
 import math
 from itertools import combinations
 from pathlib import Path
@@ -145,14 +144,3 @@ def ranking(table, swept: Sequence[str], metric: str = "loss") -> List[Dict[str,
                           **{k: best[k] for k in swept if k in numeric}})
         ranked.append(entry)
     return sorted(ranked, key=lambda e: e.get(f"best_{metric}", math.inf))
-
-
-def write_ranking(ranked, path: Path) -> Path:
-    fields: List[str] = []
-    for row in ranked:
-        fields += [k for k in row if k not in fields]
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(ranked)
-    return path
