@@ -224,6 +224,8 @@ def main(cfg: DictConfig):
         if done is not None:
             return done
         parent = sweep.parent_of(sweep_dir)
+    else:
+        interrupt.begin()
     try:
         result, ctx = _run(cfg, run_dir, overrides, parent)
     except ConfigError as e:

@@ -83,6 +83,14 @@ def finishing():
         _finishing = False
 
 
+def begin() -> None:
+    """A new single run in this process (the notebook API, a test): forget a signal an earlier
+    run received, so that its exit code and messages are not this run's."""
+    global _presses, _signal
+    _presses = 0
+    _signal = None
+
+
 def received() -> Optional[int]:
     """The stop signal this process received, if any."""
     return _signal
