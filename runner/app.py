@@ -21,15 +21,13 @@ from runner import interrupt
 from runner.outputs import files as outputs
 from runner.outputs import report
 from runner.outputs.compiling import compile_notice
-from runner.errors import CalclabError, ConfigError
+from runner.errors import CONFIG_ERROR_EXIT, TRACKING_FAILED_EXIT, CalclabError, ConfigError
 from runner.result import DIVERGED, FAILED, FINISHED, KILLED, Result
 from runner.config.validate import validate_group, validate_node
 from runner.tasks.registry import TaskContext, load_task
 
 ROOT_KEYS = {"task", "seed", "quiet", "tracking", "sweep", "erratum"}
 EXIT_CODES = {FINISHED: 0, DIVERGED: 3, FAILED: 1, KILLED: 130}
-CONFIG_ERROR_EXIT = 2
-TRACKING_FAILED_EXIT = 4   # the run's results are on disk, its MLflow record is not: not a success
 
 
 def validate(cfg: DictConfig, memo: Optional[dict] = None):
@@ -202,6 +200,7 @@ def _record(result, cfg, ctx, started, finished, overrides, parent, worker) -> O
             _error(f"tracking.uri: the run's record did not reach the MLflow store ({cause}); its results are "
                    f"in {ctx.run_dir}; upload them later with: python -m runner.tracking upload {ctx.run_dir}")
             ctx.unrecorded = True
+            result.info["mlflow_record_failed"] = cause     # a sweep's end counts these (exit 4)
     outputs.write_result_json(result, ctx.run_dir, run_id, finished - started)
     return run_id
 
@@ -214,6 +213,7 @@ def main(cfg: DictConfig):
     parent = None
     if multirun:
         from runner.sweep import callback as sweep
+        from runner.tracking.messages import parent_of
 
         interrupt.install(sweep_dir)
         if interrupt.interrupted(sweep_dir):
@@ -223,7 +223,7 @@ def main(cfg: DictConfig):
         done = sweep.finished_before(cfg, sweep_dir, run_dir, overrides)
         if done is not None:
             return done
-        parent = sweep.parent_of(sweep_dir)
+        parent = parent_of(sweep_dir)
     else:
         interrupt.begin()
     try:

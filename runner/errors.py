@@ -1,5 +1,8 @@
 """Errors a user can act on.  Each is printed as one line, without a traceback."""
 
+CONFIG_ERROR_EXIT = 2      # bad input, found before any work
+TRACKING_FAILED_EXIT = 4   # the results are on disk, their MLflow record is not: not a success
+
 
 class CalclabError(Exception):
     """Base class: the message is shown to the user as one line."""

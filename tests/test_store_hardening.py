@@ -166,3 +166,52 @@ def test_a_bad_store_through_the_cli(tmp_path, uri, multirun):
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("calclab: error: tracking.uri: ") and "Traceback" not in proc.stderr
     assert not list(tmp_path.rglob("result.json"))
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_jobs_records_fail_exits_non_zero_and_the_upload_puts_them_under_its_parent(tmp_path):
+    """The store takes the sweep's parent run, then is locked while the jobs compute: each job's
+    record fails (busy_timeout=0), the sweep ends its parent, exits 4 and names the upload; the
+    upload records the jobs as child runs of that parent, once."""
+    import os
+    import time
+
+    db = _fresh_store(tmp_path)
+    sweep = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "-m", "problem=rosenbrock", "problem.dim=1000", "optimize.grad_tol=0",
+         "optimize.steps=400000", "optimize.record_params=0", "quiet=true", "optim.lr=1e-5,2e-5",
+         f"tracking.uri=sqlite:///{db}", "tracking.busy_timeout=0", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder = None
+    try:
+        deadline = time.time() + 240
+        while not (sweep / "sweep.json").is_file() or not (sweep / "0" / ".hydra").is_dir():
+            assert time.time() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        holder = _hold_write_lock(db, 600)      # the parent run exists; the first job computes
+        while len(list(sweep.glob("*/result.json"))) < 2:
+            assert time.time() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+    finally:
+        if holder is not None:
+            _release(holder)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == app.TRACKING_FAILED_EXIT, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith(f"upload them with: python -m runner.tracking upload {sweep}")
+    docs = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/result.json"))]
+    assert [(d["status"], d["mlflow_run_id"], bool(d["mlflow_record_failed"])) for d in docs] == [("FINISHED", None, True)] * 2
+
+    parent_id = json.loads((sweep / "sweep.json").read_text())["parent_run_id"]
+    assert tracking_main(["upload", str(sweep)]) == 0
+    assert tracking_main(["upload", str(sweep)]) == 0          # nothing is recorded twice
+    client = MlflowClient(f"sqlite:///{db}")
+    assert client.get_run(parent_id).info.status == "FINISHED"
+    children = client.search_runs([client.get_run(parent_id).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent_id}'", run_view_type=ViewType.ALL)
+    uploaded = {json.loads(p.read_text())["mlflow_run_id"] for p in sweep.glob("*/result.json")}
+    assert {r.info.run_id for r in children} == uploaded and len(uploaded) == 2
+    assert all(r.info.status == "FINISHED" and "loss" in r.data.metrics for r in children)
+    assert all("mlflow_record_failed" not in json.loads(p.read_text()) for p in sweep.glob("*/result.json"))

@@ -59,7 +59,8 @@ def run_batch(jobs: List[BatchJob], sweep_dir: Path, max_batch: int, callbacks=N
     task = _task_of(jobs[0].cfg)
     if task is None:
         return Done({}, 0)
-    from runner.sweep.callback import finished_before, parent_of
+    from runner.sweep.callback import finished_before
+    from runner.tracking.messages import parent_of
 
     interrupt.install(sweep_dir)
     parent = parent_of(sweep_dir)

@@ -36,12 +36,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import interrupt
 from runner.outputs.compiling import compile_notice
-from runner.errors import ConfigError
+from runner.errors import CONFIG_ERROR_EXIT, TRACKING_FAILED_EXIT, ConfigError
 from runner.result import FINISHED, Result
 from runner.sweep.summary import best_job, job_records, print_table, summary_plots, summary_table, swept_keys, write_csv
-from runner.tracking.messages import AbandonParent, FinishParent, StartParent
-
-PARENT_FILE = "sweep.json"
+from runner.tracking.messages import PARENT_FILE, AbandonParent, FinishParent, StartParent, parent_of
 
 
 @dataclass
@@ -76,12 +74,6 @@ def finished_before(cfg, sweep_dir: Optional[Path], run_dir: Path, overrides) ->
     return None
 
 
-def parent_of(sweep_dir: Path) -> Optional[Dict[str, str]]:
-    """The parent-run record a multirun's jobs log under, if the sweep created one."""
-    path = Path(sweep_dir) / PARENT_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 class SweepCallback(Callback):
     """See the module docstring.  ``hydra.callbacks.sweep._target_: runner.sweep.callback.SweepCallback``."""
 
@@ -102,7 +94,7 @@ class SweepCallback(Callback):
             _check_store(config)
         except ConfigError as e:     # Hydra turns a callback's exception into a warning: stop here
             print(f"calclab: error: {e}", file=sys.stderr, flush=True)
-            raise SystemExit(2) from None
+            raise SystemExit(CONFIG_ERROR_EXIT) from None
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         interrupt.clear(sweep_dir)
@@ -189,7 +181,7 @@ class SweepCallback(Callback):
             print_table(table)
         plots = summary_plots(rows, swept, sweep_dir / "summary_plots") + self._readings(table, swept, sweep_dir, config)
         stopped = interrupt.interrupted(sweep_dir)
-        self._wait_for_runs()
+        incomplete = self._wait_for_runs()
         if self.parent is not None:
             self._finish_parent_run(rows, csv_path, plots, sweep_dir, "KILLED" if stopped else "FINISHED")
         self._close_helper()
@@ -198,6 +190,12 @@ class SweepCallback(Callback):
             print(f"calclab: {interrupt.verb()}: {ran} of the sweep's jobs ran (summary in {sweep_dir})",
                   file=sys.stderr, flush=True)
             raise SystemExit(interrupt.exit_code())
+        unrecorded = sum(bool(r["result"].get("mlflow_record_failed")) for r in rows)
+        if unrecorded or incomplete:   # the results are on disk; a sweep missing records is not a success
+            upload = f"; upload them with: python -m runner.tracking upload {sweep_dir}" if unrecorded else ""
+            print(f"calclab: error: tracking.uri: {unrecorded + incomplete} of the sweep's {len(rows)} jobs have "
+                  f"no complete MLflow record; their results are in {sweep_dir}{upload}", file=sys.stderr, flush=True)
+            raise SystemExit(TRACKING_FAILED_EXIT)
 
     @staticmethod
     def _readings(table, swept, sweep_dir: Path, config) -> list:
@@ -243,17 +241,18 @@ class SweepCallback(Callback):
         self._tracking(FinishParent(self.parent, metrics, tags, params, [str(p) for p in artifacts], status))
         self.parent = None
 
-    def _wait_for_runs(self) -> None:
+    def _wait_for_runs(self) -> int:
         """The helper completes the jobs' child runs after the jobs have moved on: wait for the
-        last of them, and say which (if any) could not be completed (they ended FAILED)."""
+        last of them, and say which (if any) could not be completed (they ended FAILED); how many."""
         if self.helper is None or self.parent is None:
-            return
+            return 0
         try:
             lines = self.helper.wait_for_runs()
         except Exception as e:     # the helper is gone: the summary below says the same
             lines = [f"the sweep's tracking helper failed ({type(e).__name__}: {e})"]
         for line in lines:
             print(f"calclab: error: {line}", file=sys.stderr, flush=True)
+        return len(lines)
 
     def _close_helper(self) -> None:
         helper, self.helper = self.helper, None

@@ -7,7 +7,9 @@ looked up at run time.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 
@@ -30,6 +32,15 @@ class RunRecord:
 
 
 # ---- a sweep's parent run -------------------------------------------------------------------
+
+PARENT_FILE = "sweep.json"     # in the sweep directory: the parent run's record, for its jobs
+
+
+def parent_of(sweep_dir) -> Optional[Dict[str, str]]:
+    """The parent-run record a multirun's jobs log under, if the sweep created one."""
+    path = Path(sweep_dir) / PARENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
 
 @dataclass
 class StartParent:

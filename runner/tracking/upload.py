@@ -13,7 +13,7 @@ from runner.errors import ConfigError
 from runner.result import Result
 from runner.tracking.check import check_store
 from runner.tracking.messages import RunRecord
-from runner.tracking.store import SCHEMAS, MlflowTracking, open_store, record_run, store_of
+from runner.tracking.store import SCHEMAS, MlflowTracking, client_for, open_store, record_run, store_of
 
 
 def upload(path: Path, uri: Optional[str] = None) -> List[Tuple[Path, str]]:
@@ -38,15 +38,23 @@ def upload(path: Path, uri: Optional[str] = None) -> List[Tuple[Path, str]]:
         node = cfg.get("tracking") or {}
         tcfg = validate_group("tracking", node, SCHEMAS) if node.get("name") == "mlflow" else MlflowTracking()
         tcfg.uri = uri or tcfg.uri
+        parent = _sweep_parent(run_dir, uri)
+        if parent is not None:
+            tcfg.uri = parent["tracking_uri"]
         check_store(tcfg)
         overrides_file = run_dir / ".hydra" / "overrides.yaml"
         overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
         finished = (run_dir / "result.json").stat().st_mtime
         started = finished - float(doc.get("wall_s") or 0.0)
         result, files = _result_on_disk(run_dir, doc)
-        record = RunRecord(tcfg, cfg, result, [str(f) for f in files], overrides, started, finished)
-        run_id = record_run(*open_store(*store_of(tcfg, cfg), patience=tcfg.busy_timeout), record)
+        record = RunRecord(tcfg, cfg, result, [str(f) for f in files], overrides, started, finished, parent)
+        if parent is not None:      # a sweep's job: a child of the sweep's parent run, as it would have been
+            opened = (client_for(parent["tracking_uri"]), parent["experiment_id"], parent["tracking_uri"])
+        else:
+            opened = open_store(*store_of(tcfg, cfg), patience=tcfg.busy_timeout)
+        run_id = record_run(*opened, record)
         doc["mlflow_run_id"] = run_id
+        doc.pop("mlflow_record_failed", None)
         tmp = run_dir / f".result.json.tmp{os.getpid()}"
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         os.replace(tmp, run_dir / "result.json")
@@ -54,11 +62,27 @@ def upload(path: Path, uri: Optional[str] = None) -> List[Tuple[Path, str]]:
     return done
 
 
+def _sweep_parent(run_dir: Path, uri: Optional[str]) -> Optional[Dict[str, str]]:
+    """The parent run of the sweep ``run_dir`` is a job of (its sweep.json), when the job is
+    uploaded to that sweep's store and the parent run is there."""
+    from runner.tracking.messages import parent_of
+    from runner.tracking.store import resolve_store
+
+    parent = parent_of(run_dir.parent)
+    if parent is None or (uri is not None and resolve_store(uri, None)[0] != parent.get("tracking_uri")):
+        return None
+    try:
+        client_for(parent["tracking_uri"]).get_run(parent["parent_run_id"])
+    except Exception:       # the parent is not in that store (moved, deleted): a run of its own
+        return None
+    return parent
+
+
 def _result_on_disk(run_dir: Path, doc: Dict) -> Tuple[Result, List[Path]]:
     """The Result a run directory describes (metrics: the trajectory's 1-D series) and its files."""
     from runner.result import Series
 
-    plain = {"task", "status", "final", "message", "mlflow_run_id", "wall_s", "files"}
+    plain = {"task", "status", "final", "message", "mlflow_run_id", "wall_s", "files", "mlflow_record_failed"}
     metrics, trajectory = {}, {}
     traj = run_dir / "trajectory.npz"
     if traj.is_file():
