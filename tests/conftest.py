@@ -14,6 +14,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """Before the test processes start (pytest-xdist runs the suite in one per core: see
+    ``addopts``), load every numba kernel once in this process: on a fresh clone that compiles
+    them into numba's on-disk cache, which two processes compiling the same kernel at the same
+    time can corrupt.  The workers then load them from the cache."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    import importlib
+
+    for module in sorted(p.stem for p in (REPO / "kernels").glob("*.py") if not p.stem.startswith("_")):
+        importlib.import_module(f"kernels.{module}")
+
+
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory) -> str:
     """An SQLite store created once (its schema costs ~1.4 s) and shared by the session."""

@@ -274,11 +274,32 @@ def test_every_preset_validates_with_one_job_of_each_structure(preset):
     validate_jobs(preset, representatives(job_list, lambda key: (CONF / key).is_dir()))
 
 
+def covering_jobs(job_list):
+    """The jobs of ``job_list`` that together hold every combination of config-group choices
+    (keys without a dot: problem, optim, ...) and every value of every other key: validation
+    checks values against their group's schema, never two values against each other."""
+    chosen, seen_groups, seen_values = [], set(), set()
+    for job in job_list:
+        groups = tuple(o for o in job if "." not in o.split("=", 1)[0])
+        if groups not in seen_groups or not set(job) <= seen_values:
+            chosen.append(job)
+            seen_groups.add(groups)
+            seen_values.update(job)
+    return chosen
+
+
+def test_covering_jobs_hold_every_choice_combination_and_every_value():
+    job_list = [[f"optim={o}", f"optim.lr={lr}", f"seed={s}"] for o in ("gd", "adam") for lr in (1, 2, 3) for s in (0, 1)]
+    chosen = covering_jobs(job_list)
+    assert {j[0] for j in chosen} == {"optim=gd", "optim=adam"}
+    assert set().union(*map(set, chosen)) == set().union(*map(set, job_list)) and len(chosen) < len(job_list)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", MULTIRUN_PRESETS)
-def test_every_job_of_every_multirun_preset_validates(preset):
+def test_every_choice_and_value_of_every_multirun_preset_validates(preset):
     _, params, _ = compose_sweep([f"+experiment={preset}"])
-    validate_jobs(preset, sweep_jobs(params))
+    validate_jobs(preset, covering_jobs(sweep_jobs(params)))
 
 
 def preset_run(preset, tmp_path):
