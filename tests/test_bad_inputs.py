@@ -27,7 +27,6 @@ CASES = {
     "typo integrator key": (INTEGRATE + ["integrator.nn=5"], "integrator.nn"),
     "unknown top-level key": (["+foo=1"], "foo"),
     # a key the chosen option ignores
-    "inline rows with synthetic data": (["problem=logreg", "problem.data.x=[[1,2],[3,4]]"], "problem.data.x"),
     "a csv path with synthetic data": (["problem=linreg", "problem.data.path=a.csv"], "problem.data.path"),
     # wrong types
     "lr not a number": (["optim.lr=abc"], "optim.lr"),

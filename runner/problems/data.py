@@ -64,10 +64,9 @@ class DataConfig:
                 non_negative("seed", self.seed)
         if self.source == "csv" and not self.path:
             raise ConfigError("path", "required when source=csv")
-        for key, used_by in (("x", "inline"), ("y", "inline"), ("path", "csv")):
-            if getattr(self, key) is not None and self.source != used_by:   # it would be ignored silently
-                raise ConfigError(key, f"is read only when source={used_by}, and source is {self.source}: "
-                                       f"add source={used_by} (or drop {key})")
+        if self.path is not None and self.source != "csv":   # it would be ignored silently
+            raise ConfigError("path", f"is read only when source=csv, and source is {self.source}: "
+                                      "add source=csv (or drop path)")
         if self.source == "inline" and (self.x is None or self.y is None):
             raise ConfigError("x" if self.x is None else "y", "required when source=inline (rows and targets)")
 
