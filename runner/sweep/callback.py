@@ -176,7 +176,8 @@ class SweepCallback(Callback):
         from runner.sweep import workers as sweep_workers
 
         if OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN:    # Hydra calls this for single runs too
-            job_ended(config.hydra.sweep.dir, config.hydra.job.num)
+            # still in the job's directory with hydra.job.chdir=true: the sweep dir is the launch cwd's
+            job_ended(Path(config.hydra.runtime.cwd) / config.hydra.sweep.dir, config.hydra.job.num)
             if self.progress is not None:      # the sweeping process ran this job: its line at once
                 self.progress.poll()
         sweep_workers.after_job()
