@@ -107,7 +107,7 @@ def calclab_x_squared(n: int) -> float:
     from kernels import montecarlo as M
 
     sums = np.zeros(((n + M.CHUNK - 1) // M.CHUNK, M.N_SUMS))
-    M.mc_sums(M.POWER, np.array([1.0, 0.0, 1.0, 2.0]), M.no_expression, 1, n, 0, M.PLAIN, np.zeros(1), sums)
+    M.mc_sums(M.POWER, np.array([1.0, 0.0, 1.0, 2.0]), M.no_expression, 1, n, 0, M.PLAIN, np.zeros(1), 0, sums)
     return sums[:, 0].sum() / n
 
 

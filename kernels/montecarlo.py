@@ -273,9 +273,11 @@ def _chunk_sums(kind, P, f, d, key, m, method, Q, row):
     row[:] = s
 
 
-@njit(types.void(_I64, VEC, PointFn, _I64, _I64, _I64, _I64, VEC, MAT), cache=True, parallel=True)
-def mc_sums(kind, P, f, d, n, seed, method, Q, sums):
-    """Per-chunk sums for n samples (``sums``: (ceil(n / CHUNK), N_SUMS)).
+@njit(types.void(_I64, VEC, PointFn, _I64, _I64, _I64, _I64, VEC, _I64, MAT), cache=True, parallel=True)
+def mc_sums(kind, P, f, d, n, seed, method, Q, first, sums):
+    """Per-chunk sums of a run of n samples: row r of ``sums`` gets chunk ``first + r``
+    (``first`` = 0 and ceil(n / CHUNK) rows: the whole run; a caller may fill the rows in
+    pieces, the numbers do not depend on it).
 
     PLAIN      g(U)
     ANTITHETIC (g(U) + g(1 - U)) / 2 per pair (each pair is two evaluations of the n)
@@ -286,15 +288,15 @@ def mc_sums(kind, P, f, d, n, seed, method, Q, sums):
     number of non-finite g (left out of the sums).
     x^2 (POWER with p = 2) by PLAIN goes through a specialised loop on two uniforms per draw.
     """
-    n_chunks = sums.shape[0]
     tight = kind == POWER and method == PLAIN and P[3] == 2.0
-    for c in prange(n_chunks):
+    for r in prange(sums.shape[0]):
+        c = first + r
         key = stream_key(seed, c)
         m = min(CHUNK, n - c * CHUNK)
         if tight:
-            _square_sums(key, m, P[1], P[2] - P[1], sums[c])
+            _square_sums(key, m, P[1], P[2] - P[1], sums[r])
         else:
-            _chunk_sums(kind, P, f, d, key, m, method, Q, sums[c])
+            _chunk_sums(kind, P, f, d, key, m, method, Q, sums[r])
 
 
 @njit(cache=True)
@@ -336,21 +338,21 @@ def _stratum_chunk(kind, P, f, d, k, key, first, count, row):
     row[5] = bad
 
 
-@njit(types.void(_I64, VEC, PointFn, _I64, _I64, _I64, MAT), cache=True, parallel=True)
-def stratified_sums(kind, P, f, d, k, seed, sums):
+@njit(types.void(_I64, VEC, PointFn, _I64, _I64, _I64, _I64, MAT), cache=True, parallel=True)
+def stratified_sums(kind, P, f, d, k, seed, first, sums):
     """Stratified sampling: the cube cut into k^d equal cells, two uniform points in each.
 
-    sums: (ceil(k^d / (CHUNK / 2)), N_SUMS); chunk c holds CHUNK / 2 strata and draws from the
-    stream (seed, 2^40 + c).  Columns: sum g, sum g^2, sum over strata of (g_a - g_b)^2 (the
+    Chunk c holds CHUNK / 2 strata and draws from the stream (seed, 2^40 + c); row r of
+    ``sums`` gets chunk ``first + r`` (``first`` = 0 and ceil(k^d / (CHUNK / 2)) rows: all).  Columns: sum g, sum g^2, sum over strata of (g_a - g_b)^2 (the
     within-stratum variance: Var(estimate) = sum (g_a - g_b)^2 / (4 k^{2d})), 0, 0, non-finite
     count.
     """
     n_strata = k ** d
     per = CHUNK // 2
-    for c in prange(sums.shape[0]):
-        first = c * per
-        _stratum_chunk(kind, P, f, d, k, stream_key(seed, STRATIFIED_STREAMS + c), first,
-                       min(per, n_strata - first), sums[c])
+    for r in prange(sums.shape[0]):
+        c = first + r
+        _stratum_chunk(kind, P, f, d, k, stream_key(seed, STRATIFIED_STREAMS + c), c * per,
+                       min(per, n_strata - c * per), sums[r])
 
 
 @njit(types.void(_F64, _F64, _F64, _F64, _I64, _I64, VEC), cache=True)

@@ -87,15 +87,16 @@ def _rule_chunk(kind, P, f, d, nodes, weights, first, count, row):
     row[2] = bad
 
 
-@njit(types.void(_I64, VEC, PointFn, _I64, VEC, VEC, MAT), cache=True, parallel=True)
-def rule_sums(kind, P, f, d, nodes, weights, sums):
+@njit(types.void(_I64, VEC, PointFn, _I64, VEC, VEC, _I64, MAT), cache=True, parallel=True)
+def rule_sums(kind, P, f, d, nodes, weights, first, sums):
     """A tensor-product rule on [0, 1]^d without storing the grid: per chunk of RULE_CHUNK grid
-    points, [sum w g, sum w g^2, non-finite count] into ``sums`` (ceil(m^d / RULE_CHUNK), 3), with
-    w the product of the 1-D weights.  Sum the rows in order for the rule's value."""
+    points, [sum w g, sum w g^2, non-finite count], w the product of the 1-D weights; row r of
+    ``sums`` gets chunk ``first + r`` (``first`` = 0 and ceil(m^d / RULE_CHUNK) rows: the whole
+    grid).  Sum the rows in order for the rule's value."""
     total = nodes.size ** d
-    for c in prange(sums.shape[0]):
-        first = c * RULE_CHUNK
-        _rule_chunk(kind, P, f, d, nodes, weights, first, min(RULE_CHUNK, total - first), sums[c])
+    for r in prange(sums.shape[0]):
+        start = (first + r) * RULE_CHUNK
+        _rule_chunk(kind, P, f, d, nodes, weights, start, min(RULE_CHUNK, total - start), sums[r])
 
 
 @njit(cache=True)

@@ -21,7 +21,7 @@ NO_Q = np.zeros(1)
 
 def mc(kind, P, d, n, seed=0, method=M.PLAIN, Qvec=NO_Q):
     sums = np.zeros((-(-n // M.CHUNK), M.N_SUMS))
-    M.mc_sums(kind, P, NOEXPR, d, n, seed, method, Qvec, sums)
+    M.mc_sums(kind, P, NOEXPR, d, n, seed, method, Qvec, 0, sums)
     return sums
 
 
@@ -127,7 +127,7 @@ def test_tensor_rule_matches_the_stored_grid():
     W = np.prod(np.stack(np.meshgrid(weights, weights, weights, indexing="ij"), -1).reshape(-1, 3), axis=1)
     ref = W @ np.exp(-((grid - w) ** 2 * c ** 2).sum(axis=1))
     sums = np.zeros((1, 3))
-    Q.rule_sums(M.GENZ, P, NOEXPR, 3, nodes, weights, sums)
+    Q.rule_sums(M.GENZ, P, NOEXPR, 3, nodes, weights, 0, sums)
     assert sums[0, 0] == pytest.approx(ref, rel=1e-14) and sums[0, 2] == 0
 
 
@@ -135,7 +135,7 @@ def test_stratified_standard_error_matches_theory():
     """g = u on [0, 1], k strata, two points each: Var(estimate) = 1 / (24 k^3)."""
     k = 50_000
     sums = np.zeros((-(-k // (M.CHUNK // 2)), M.N_SUMS))
-    M.stratified_sums(M.POWER, np.array([1.0, 0.0, 1.0, 1.0]), NOEXPR, 1, k, 4, sums)
+    M.stratified_sums(M.POWER, np.array([1.0, 0.0, 1.0, 1.0]), NOEXPR, 1, k, 4, 0, sums)
     s = sums.sum(axis=0)
     se = math.sqrt(s[2]) / (2 * k)
     assert se == pytest.approx(math.sqrt(1 / (24 * k ** 3)), rel=0.02)

@@ -266,3 +266,41 @@ def test_the_issues_method_sweep_from_the_command_line(tmp_path):
     assert docs["simpson"]["final"]["estimate"] == pytest.approx(1, abs=1e-12)
     assert abs(docs["sobol"]["final"]["estimate"] - 1) < 1e-3
     assert "summary" in out.stdout and "sobol" in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_during_a_long_integration_ends_killed_with_its_partial_estimate(tmp_path, sig, code):
+    """A run of 1e11 samples (minutes), stopped once its bar moves: KILLED with the estimate of the
+    samples done (within its error of 8/3), the MLflow run KILLED, exit 128 + the signal."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    n = 10 ** 11
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "runner", "task=integrate", "integrand=x_squared",
+                                 "integrator=mc", f"integrator.n={n}"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        deadline = time.time() + 300
+        while "power by mc" not in (tmp_path / "stderr.txt").read_text() and time.time() < deadline:
+            time.sleep(0.2)               # the bar is up: the kernel runs
+        time.sleep(1.0)
+        proc.send_signal(getattr(signal, sig))
+        proc.communicate(timeout=120)
+    assert proc.returncode == code, (tmp_path / "stderr.txt").read_text()[-2000:]
+    [result_json] = list(tmp_path.glob("outputs/runs/*/*/result.json"))
+    doc = json.loads(result_json.read_text())
+    assert doc["status"] == "KILLED" and f"of {n:,} samples" in doc["message"]
+    f = doc["final"]
+    assert 0 < f["n"] < n and doc["n_requested"] == n
+    assert abs(f["estimate"] - 8 / 3) < 5 * f["standard_error"] and f["standard_error"] < 1e-3
+    run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(doc["mlflow_run_id"])
+    assert run.info.status == "KILLED"

@@ -101,6 +101,52 @@ def test_sweep_summary_plots_keep_every_label_inside(tmp_path, key, values, dive
     assert [p.name for p in paths] == [f"final_loss_by_{key}.png", "loss_curves.png"]
 
 
+def job(i, lr, status, loss):
+    return {"job": i, "dir": f"/nowhere/{i}", "overrides": [f"optim.lr={lr}", "problem=bowl"],
+            "result": {"status": status, "final": {} if loss is None else {"loss": loss}}}
+
+
+def test_diverged_jobs_are_marked_on_the_edge_and_log_spaced_values_get_a_log_axis():
+    """The issue's lr sweep: one job diverged to 4e35, one to a loss result.json holds as null,
+    one was killed, one failed before any step; the finished ones set the scale."""
+    from runner.sweep.summary import DIVERGED, FINISHED, STOPPED, final_loss_plot, final_loss_points
+
+    rows = [job(0, "1e-4", "FINISHED", 0.5), job(1, "1e-3", "FINISHED", 0.02), job(2, "1e-2", "KILLED", 1e-3),
+            job(3, "1e-1", "DIVERGED", 4e35), job(4, "1", "DIVERGED", None), job(5, "10", "FAILED", None)]
+    pts = final_loss_points(rows, "optim.lr")
+    assert pts.kind == [FINISHED, FINISHED, STOPPED, DIVERGED, DIVERGED]       # job 5: nothing to show
+    assert pts.log_x and pts.categories is None and pts.x == [1e-4, 1e-3, 1e-2, 0.1, 1.0]
+    assert pts.loss == [0.5, 0.02, 1e-3, None, None] and pts.log_y
+    fig = final_loss_plot(rows, "optim.lr")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_xlim()[0] < 1e-4 and ax.get_xlim()[1] > 1.0                # the diverged lr=1 is in view
+    assert ax.get_ylim()[1] < 10                                             # 4e35 sets no scale
+    assert "diverged (loss off the scale)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert overflow(fig) < 0.01
+
+
+@pytest.mark.parametrize("values, log", [
+    (["1e-4", "1e-3", "1e-2"], True), (["0.0001", "0.001", "0.01", "0.1"], True),
+    (["0.1", "0.2", "0.3"], False),                     # evenly spaced: categories, as before
+    (["1e-3", "1e-2"], False),                          # two values say nothing about spacing
+    (["0", "0.01", "0.1", "1"], False),                 # 0 has no place on a log axis
+    (["gd", "adam", "1e-3"], False),
+])
+def test_a_swept_key_gets_a_log_axis_when_its_values_are_log_spaced(values, log):
+    from runner.sweep.summary import final_loss_points
+
+    pts = final_loss_points([job(i, v, "FINISHED", 1.0 + i) for i, v in enumerate(values)], "optim.lr")
+    assert pts.log_x == log and (pts.categories is None) == log
+
+
+def test_a_loss_of_zero_or_below_puts_the_loss_on_a_linear_axis():
+    from runner.sweep.summary import final_loss_points
+
+    pts = final_loss_points([job(0, "0.1", "FINISHED", 0.0), job(1, "0.2", "FINISHED", -1.5)], "optim.lr")
+    assert not pts.log_y
+
+
 @pytest.mark.parametrize("mathtext, plain", [
     (r"$\mathdefault{10^{-3}}$", "10⁻³"),
     (r"$\mathdefault{2\times10^{-3}}$", "2×10⁻³"),

@@ -47,6 +47,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.calclab_sweeper import precheck
+from runner.sweep import progress
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class CalclabBasicSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        progress.expect(sweep_dir, sum(len(batch) for batch in self.overrides))   # the sweep's ETA line
 
         returns: List[Sequence[JobReturn]] = []
         initial_job_idx = 0

@@ -41,6 +41,7 @@ class BatchedLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from runner.sweep.batch import run_batch
+        from runner.sweep.progress import job_ended
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -61,6 +62,7 @@ class BatchedLauncher(Launcher):
             for job in jobs:
                 if job.num in done.results:
                     returns[job.num] = self._job_return(job, done.results[job.num])
+                    job_ended(sweep_dir, job.num)      # for the sweep's progress line (runner.sweep.progress)
                 else:
                     returns[job.num] = self._run_alone(job)
                     counts["single"] += 1

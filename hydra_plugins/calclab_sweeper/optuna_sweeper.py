@@ -25,6 +25,8 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
+from runner.sweep import progress
+
 log = logging.getLogger(__name__)
 RESULTS_FILE = "optimization_results.yaml"
 
@@ -70,6 +72,7 @@ class CalclabOptunaSweeper(Sweeper):
                                     study_name=self.study_name, storage=self.storage, load_if_exists=True)
         log.info(f"Optuna {optuna.__version__}: {self.n_trials} trials, {self.direction} '{self.metric}' over "
                  f"{', '.join(space)}")
+        progress.expect(self.sweep_dir, self.n_trials)     # the sweep's ETA line
         done = 0
         while done < self.n_trials:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - done))]

@@ -15,8 +15,9 @@ from typing import List, Sequence
 import numpy as np
 
 from kernels import descent
-from runner.descent.driver import (CHUNK_SECONDS, DescentInputs, DescentKnobs, DescentOutcome, Run, _batch_size,
+from runner.descent.driver import (DescentInputs, DescentKnobs, DescentOutcome, Run, _batch_size,
                                    outcome_of, run_to_end)
+from runner.pacing import call_sizes
 
 # the Run attributes stacked along a new first axis (jobs), then replaced by views of their rows:
 # those with a starting value are copied, the trajectories (written by the kernel before they are
@@ -108,13 +109,12 @@ def minimise_batch(runs: Sequence[Run]) -> List[DescentOutcome]:
     tic = time.perf_counter()
     batch.step(0)    # loads the cached kernel; does no step
     compile_s = time.perf_counter() - tic
-    chunk, interrupted = min(int(batch.total_steps.max()), 1000), False
+    interrupted = False
     try:
-        while batch.running:
-            tic = time.perf_counter()
+        for chunk in call_sizes(min(int(batch.total_steps.max()), 1000), 100, 50_000_000):
+            if not batch.running:
+                break
             batch.step(chunk)
-            spent = time.perf_counter() - tic
-            chunk = int(min(max(chunk * min(4.0, CHUNK_SECONDS / max(spent, 1e-6)), 100), 50_000_000))
     except KeyboardInterrupt:
         interrupted = True
     outcomes = []

@@ -17,6 +17,7 @@ import numpy as np
 from kernels import descent, optimizers
 from kernels.schedules import CONSTANT
 from runner import interrupt
+from runner.pacing import call_sizes, progress_bar
 from runner.outputs import plots
 from runner.errors import ConfigError
 from runner.config.optim import schedule_to_kernel, to_kernel
@@ -27,7 +28,6 @@ MAX_PARAM_METRICS = 3            # log each parameter as a metric up to this man
 MAX_RECORDED_FLOATS = 20_000_000  # params + grads kept in memory for trajectory.npz (~320 MB)
 SGD_DEFAULT_BATCH = 32
 MAX_STEPS = 100_000_000
-CHUNK_SECONDS = 0.2              # target wall time of one kernel call (progress, Ctrl-C)
 
 
 @dataclass
@@ -186,20 +186,14 @@ def _drive(run: Run, progress: Callable) -> tuple:
     run.step(0)   # compiles or loads the cached kernel; does no step
     compile_s = time.perf_counter() - t0
     total = run.knobs.steps
-    chunk = min(total, 1000)
-    bar = progress(total, f"{run.problem.name}") if total >= 20_000 else None
     status = descent.RUNNING
-    try:
-        while status == descent.RUNNING:
-            before, tic = run.t, time.perf_counter()
+    with progress_bar(progress, total, f"{run.problem.name}", shown=total >= 20_000) as advance:
+        for chunk in call_sizes(min(total, 1000), 100, 50_000_000):
+            before = run.t
             status = run.step(chunk)
-            if bar is not None:
-                bar.update(run.t - before)
-            spent = time.perf_counter() - tic
-            chunk = int(min(max(chunk * min(4.0, CHUNK_SECONDS / max(spent, 1e-6)), 100), 50_000_000))
-    finally:
-        if bar is not None:
-            bar.close()
+            advance(run.t - before)
+            if status != descent.RUNNING:
+                break
     return status, compile_s
 
 

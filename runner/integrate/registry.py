@@ -22,7 +22,8 @@ KINDS = ("random", "quasi-random", "quadrature", "adaptive", "samples")
 class NamedIntegrator:
     """One ``integrator=`` option.
 
-    run          (g, method, ns, seed, prepared) -> the Estimate at every checkpoint of ns
+    run          (g, method, ns, seed, prepared, progress) -> the Estimate at every checkpoint of ns
+                 (progress: TaskContext.progress; Ctrl-C: runner.integrate.trace.Interrupted)
     checkpoints  (method, d, k) -> the k (or fewer) increasing n of the trace, ending at n
     prepare      (g, method) -> what run needs from the integrand (importance: the proposal);
                  may refuse the pair with a ConfigError before any work

@@ -13,6 +13,8 @@ jobs, whatever the launcher:
   launcher it first starts the workers, which import what a job needs meanwhile
   (:mod:`runner.sweep.workers`); and it loads every numba kernel the task needs before any
   worker does (concurrent first compiles into numba's cache can crash).
+* ``on_job_end`` (in the process that ran the job) and a watcher in the sweeping process:
+  ``[sweep] 5/32 jobs done, ~40 s left`` as the jobs end (:mod:`runner.sweep.progress`).
 * ``on_multirun_end``: stops the joblib workers; reads every job's ``result.json``, prints
   the summary table, writes ``summary.csv`` and comparison plots, waits for the helper to
   complete the jobs' child runs (it writes them while the next jobs run), has the summary
@@ -32,12 +34,14 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from runner import interrupt
 from runner.outputs.compiling import compile_notice
 from runner.errors import CONFIG_ERROR_EXIT, TRACKING_FAILED_EXIT, ConfigError
 from runner.result import FINISHED, Result
+from runner.sweep.progress import SweepProgress, job_ended
 from runner.sweep.summary import best_job, job_records, print_table, summary_plots, summary_table, swept_keys, write_csv
 from runner.tracking.messages import PARENT_FILE, AbandonParent, FinishParent, StartParent, parent_of
 
@@ -81,11 +85,13 @@ class SweepCallback(Callback):
         self.parent: Optional[Dict[str, str]] = None
         self.helper = None
         self.warm = None
+        self.progress: Optional[SweepProgress] = None
 
     def __getstate__(self):
         """Jobs get a copy of the callbacks (the joblib launcher pickles them with every job):
-        the parent's tracking helper and the warm-up tasks in flight stay with the parent."""
-        return {**self.__dict__, "warm": None, "helper": None}
+        the parent's tracking helper, the warm-up tasks in flight and the progress line's
+        watcher stay with the parent."""
+        return {**self.__dict__, "warm": None, "helper": None, "progress": None}
 
     # ---- start ---------------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -99,6 +105,8 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         interrupt.clear(sweep_dir)
         interrupt.install(sweep_dir)
+        self.progress = SweepProgress(sweep_dir, enabled=not OmegaConf.select(config, "quiet"))
+        self.progress.start()
         tracked = OmegaConf.select(config, "tracking.name") == "mlflow"
         if tracked:     # the helper creates the store and the parent run while the kernels load
             from runner.tracking.worker import TrackingWorker
@@ -167,10 +175,17 @@ class SweepCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         from runner.sweep import workers as sweep_workers
 
+        if OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN:    # Hydra calls this for single runs too
+            # still in the job's directory with hydra.job.chdir=true: the sweep dir is the launch cwd's
+            job_ended(Path(config.hydra.runtime.cwd) / config.hydra.sweep.dir, config.hydra.job.num)
+            if self.progress is not None:      # the sweeping process ran this job: its line at once
+                self.progress.poll()
         sweep_workers.after_job()
 
     # ---- end -----------------------------------------------------------------------------
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()
         self._stop_workers()
         sweep_dir = Path(config.hydra.sweep.dir)
         rows = job_records(sweep_dir)

@@ -21,7 +21,8 @@ import numpy as np
 FINISHED = "FINISHED"
 
 
-def _number(text) -> Optional[float]:
+def numeric_value(text) -> Optional[float]:
+    """A swept value as a finite number, or None (``adam``, ``nan``, a list)."""
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -33,7 +34,7 @@ def numeric_keys(table, swept: Sequence[str]) -> List[str]:
     """Swept keys whose every value is a number and that take at least two values."""
     keys = []
     for key in swept:
-        values = [_number(row.get(key)) for row in table]
+        values = [numeric_value(row.get(key)) for row in table]
         if all(v is not None for v in values) and len(set(values)) > 1:
             keys.append(key)
     return keys
@@ -51,12 +52,12 @@ def log_spaced(values: Sequence[float]) -> bool:
 
 def grid(table, x: str, y: str, metric: str):
     """(x values, y values, best metric per cell (NaN: no finished job), finished mask per cell)."""
-    xs = sorted({_number(r[x]) for r in table})
-    ys = sorted({_number(r[y]) for r in table})
+    xs = sorted({numeric_value(r[x]) for r in table})
+    ys = sorted({numeric_value(r[y]) for r in table})
     best = np.full((len(ys), len(xs)), np.nan)
     seen = np.zeros_like(best, dtype=bool)
     for row in table:
-        i, j = ys.index(_number(row[y])), xs.index(_number(row[x]))
+        i, j = ys.index(numeric_value(row[y])), xs.index(numeric_value(row[x]))
         seen[i, j] = True
         value = row.get(metric)
         if row.get("status") == FINISHED and isinstance(value, (int, float)) and math.isfinite(value):

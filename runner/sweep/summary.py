@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from omegaconf import OmegaConf
+
+from runner.sweep.heatmap import log_spaced, numeric_value
 
 SUMMARY_KEYS = ("loss", "grad_norm", "estimate", "standard_error", "abs_error", "error_slope", "accuracy", "value")
 
@@ -102,41 +106,101 @@ def best_job(rows):
 
 
 def summary_plots(rows, swept: List[str], out_dir: Path) -> List[Path]:
-    """final loss against each swept key (one point per job, failed jobs marked), and the loss
-    curves of every job overlaid, coloured by the first swept key.  Fixed-margin figures
-    (runner.outputs.plots): the margins fit the swept values' labels and the legend."""
+    """final loss against each swept key (:func:`final_loss_plot`), and the loss curves of every
+    job overlaid, coloured by the first swept key.  Fixed-margin figures (runner.outputs.plots):
+    the margins fit the swept values' labels and the legend."""
     from runner.outputs.plots import save
 
-    done = [r for r in rows if isinstance((r["result"].get("final") or {}).get("loss"), (int, float))]
-    if not done:
+    shown = [r for r in rows if _job_kind(r) is not None]
+    if not shown:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for key in swept:
         path = out_dir / f"final_loss_by_{key.replace('/', '_')}.png"
-        save(final_loss_plot(done, key), path)
+        save(final_loss_plot(shown, key), path)
         paths.append(path)
     path = out_dir / "loss_curves.png"
-    save(loss_curves_plot(done, swept[0] if swept else None), path)
+    save(loss_curves_plot(shown, swept[0] if swept else None), path)
     return paths + [path]
 
 
-def final_loss_plot(done, key: str):
-    from runner.outputs.plots import category_figure, category_ticks, fit_title
+FINISHED, STOPPED, DIVERGED = "finished", "stopped", "diverged"
 
-    labels = [_override_value(r, key) for r in done]
-    cats = sorted(set(labels), key=_numeric_first)
-    fig = category_figure(cats)
+
+def _final_loss(row) -> Optional[float]:
+    loss = (row["result"].get("final") or {}).get("loss")
+    return float(loss) if isinstance(loss, (int, float)) and math.isfinite(loss) else None
+
+
+def _job_kind(row) -> Optional[str]:
+    """How a job shows on a final-loss plot: DIVERGED (a marker at the plot's edge, whatever its
+    loss: 4e35 or none at all), FINISHED or STOPPED (failed or killed; at its final loss), or
+    None (no loss to show: a config error, a job killed before its first step)."""
+    status = row["result"].get("status")
+    if status == "DIVERGED":
+        return DIVERGED
+    if _final_loss(row) is None:
+        return None
+    return FINISHED if status == "FINISHED" else STOPPED
+
+
+@dataclass
+class LossPoints:
+    """What :func:`final_loss_plot` draws for one swept key: per job its x position (the value on
+    a log axis when the key's values are numbers spaced evenly in log, else the index of its
+    category), its final loss (None for diverged jobs) and its kind (FINISHED, STOPPED,
+    DIVERGED); the categories (None on a log axis); a log y axis when every loss shown is > 0.
+    The y axis is set by the losses shown; diverged jobs sit on its top edge."""
+
+    x: List[float]
+    loss: List[Optional[float]]
+    kind: List[str]
+    categories: Optional[List[str]]
+    log_x: bool
+    log_y: bool
+
+
+def final_loss_points(rows, key: str) -> LossPoints:
+    """The points of :func:`final_loss_plot` for ``rows`` (job records; jobs with nothing to show,
+    :func:`_job_kind` None, are left out)."""
+    rows = [r for r in rows if _job_kind(r) is not None]
+    labels = [_override_value(r, key) for r in rows]
+    numbers = [numeric_value(v) for v in labels]
+    log_x = all(v is not None for v in numbers) and log_spaced(numbers)
+    categories = None if log_x else sorted(set(labels), key=_numeric_first)
+    x = numbers if log_x else [float(categories.index(v)) for v in labels]
+    kind = [_job_kind(r) for r in rows]
+    loss = [None if k == DIVERGED else _final_loss(r) for k, r in zip(kind, rows)]
+    shown = [v for v in loss if v is not None]
+    return LossPoints(x, loss, kind, categories, log_x, bool(shown) and min(shown) > 0)
+
+
+def final_loss_plot(rows, key: str):
+    """Each job's final loss against its value of ``key`` (:class:`LossPoints`): finished jobs as
+    dots, failed or killed ones as hollow squares, diverged ones as red crosses on the top edge."""
+    from runner.outputs.plots import category_figure, category_ticks, fit_title, fixed_figure
+
+    pts = final_loss_points(rows, key)
+    fig = fixed_figure() if pts.log_x else category_figure(pts.categories)
     ax = fig.add_subplot()
-    xs = [cats.index(v) for v in labels]
-    ys = [max(r["result"]["final"]["loss"], 1e-300) for r in done]
-    ok = [r["result"]["status"] == "FINISHED" for r in done]
-    ax.scatter([x for x, o in zip(xs, ok) if o], [y for y, o in zip(ys, ok) if o], label="finished")
-    if not all(ok):
-        ax.scatter([x for x, o in zip(xs, ok) if not o], [y for y, o in zip(ys, ok) if not o],
-                   marker="x", color="red", label="diverged / failed")
-    category_ticks(ax, cats)
-    ax.set_yscale("log")
+    for kind, style in ((FINISHED, dict(label="finished")),
+                        (STOPPED, dict(marker="s", facecolors="none", edgecolors="0.4", label="failed / killed"))):
+        at = [(x, y) for x, y, k in zip(pts.x, pts.loss, pts.kind) if k == kind]
+        if at:
+            ax.scatter(*zip(*at), **style)
+    if pts.log_y:
+        ax.set_yscale("log")
+    if pts.log_x:      # every job's value, the diverged ones too (their markers set no limits)
+        ax.set_xscale("log")
+        pad = (max(pts.x) / min(pts.x)) ** 0.05
+        ax.set_xlim(min(pts.x) / pad, max(pts.x) * pad)
+    else:
+        category_ticks(ax, pts.categories)
+    diverged = [x for x, k in zip(pts.x, pts.kind) if k == DIVERGED]
+    if diverged:     # on the top edge (axes coordinates): the finished jobs set the scale
+        ax.scatter(diverged, [1.0] * len(diverged), marker="x", s=60, color="red", clip_on=False, zorder=3,
+                   transform=ax.get_xaxis_transform(), label="diverged (loss off the scale)")
     ax.set(xlabel=key, ylabel="final loss")
     fit_title(ax, f"final loss by {key}")
     ax.legend(loc="best", fontsize=8)

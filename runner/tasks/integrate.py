@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -19,8 +19,9 @@ from kernels import montecarlo as M
 from runner.errors import ConfigError
 from runner.integrate.integrands import INTEGRAND_SCHEMAS, build_integrand
 from runner.integrate.integrators import MAX_GRID, Estimate
+from runner.integrate import trace as T
 from runner.integrate.registry import INTEGRATOR_SCHEMAS, INTEGRATORS
-from runner.result import FAILED, FINISHED, Result, Series
+from runner.result import FAILED, FINISHED, KILLED, Result, Series
 from runner.config.validate import in_range
 
 
@@ -48,14 +49,18 @@ def run(cfg, ctx) -> Result:
     if g.name in ("kl", "elbo"):
         if method.name != "mc":
             raise ConfigError("integrator.name", f"integrand '{g.name}' is estimated by sampling: use integrator=mc")
-        return _information(g, method, entry.checkpoints(method, 1, knobs.checkpoints), ctx.seed)
+        return _information(g, method, entry.checkpoints(method, 1, knobs.checkpoints), ctx.seed, ctx.progress)
     if entry.one_d and g.d != 1:
         raise ConfigError("integrator.name", f"'{method.name}' is for one-dimensional integrands; this one has d={g.d}")
     if entry.nodes is not None and entry.nodes(method.n)[0].size ** g.d > MAX_GRID:
         raise ConfigError("integrator.n", f"{method.n}^{g.d} nodes exceed {MAX_GRID:.0e}; lower n or use mc/sobol")
     prepared = entry.prepare(g, method) if entry.prepare is not None else None
     ns = entry.checkpoints(method, g.d, knobs.checkpoints)
-    return _result(g, method, ns, entry.run(g, method, ns, ctx.seed, prepared), ctx.seed)
+    try:
+        trace, stop = entry.run(g, method, ns, ctx.seed, prepared, ctx.progress), None
+    except T.Interrupted as e:          # Ctrl-C or SIGTERM: KILLED, with the estimate reached
+        stop, ns, trace = e, e.ns, e.trace
+    return _result(g, method, ns, trace, ctx.seed, stop)
 
 
 def _slope(ns, values):
@@ -88,7 +93,9 @@ def _final(g, method, ns, trace: List[Estimate]) -> dict:
     return final
 
 
-def _result(g, method, ns, trace: List[Estimate], seed) -> Result:
+def _result(g, method, ns, trace: List[Estimate], seed, stop: Optional[T.Interrupted] = None) -> Result:
+    """The Result of the estimates ``trace`` at the checkpoints ``ns``; KILLED with ``stop``'s
+    message when a Ctrl-C or SIGTERM stopped the integration before the last checkpoint."""
     final = _final(g, method, ns, trace)
     steps = np.array(ns, dtype=np.int64)
     values = np.array([t.value for t in trace])
@@ -114,6 +121,9 @@ def _result(g, method, ns, trace: List[Estimate], seed) -> Result:
                    "the estimate is not finite")
         if entry.evaluates_ends and g.box is None:
             message += " (this rule evaluates the ends of an infinite range: use gauss_legendre or adaptive)"
+    if stop is not None:
+        status, message = KILLED, stop.message
+        info["n_requested"] = stop.requested
     trajectory = {"n": steps, "estimate": values, "standard_error": ses,
                   "non_finite": np.array([t.non_finite for t in trace], dtype=np.int64)}
     result = Result(task="integrate", status=status, message=message, final=final, info=info, metrics=metrics,
@@ -144,29 +154,39 @@ def _convergence_plot(ns, errors, ses, label, method):
     return fig
 
 
-def _information(g, method, ns, seed) -> Result:
+def _information(g, method, ns, seed, progress) -> Result:
     """KL (three estimators) or the ELBO, at every checkpoint n, against the closed form."""
-    trace, extra = [], {}
-    for n in ns:
+    extras = []
+
+    def estimate(i, advance) -> Estimate:
+        n = ns[i]
         if g.name == "kl":
             out = np.zeros(6)
             M.kl_sums(*map(float, g.P), n, seed, out)
             est = {k: (out[2 * i] / n, math.sqrt(max(out[2 * i + 1] / n - (out[2 * i] / n) ** 2, 0.0) / n))
                    for i, k in enumerate(("k1", "k2", "k3"))}
             facts = g.meta
-            trace.append(Estimate(*est[facts["headline"]], n))
             extra = {f"{k}": v[0] for k, v in est.items()} | {f"{k}_standard_error": v[1] for k, v in est.items()}
             extra |= {f"{k}_error": v[0] - g.exact for k, v in est.items()}      # this run's error
             extra |= {f"{k}_bias": facts["bias"][k] for k in est}                # E[k] - KL, exact
-            extra |= {"headline_estimator": facts["headline"], "warnings": list(facts["warnings"])}
-        else:
-            out = np.zeros(2)
-            mu0, t0, sig, m, s = map(float, g.P)
-            M.elbo_sums(np.ascontiguousarray(g.meta["x"]), mu0, t0, sig, m, s, n, seed, out)
-            mean = out[0] / n
-            trace.append(Estimate(mean, math.sqrt(max(out[1] / n - mean * mean, 0.0) / n), n))
-    result = _result(g, method, ns, trace, seed)
-    result.final.update(extra)
+            extras.append(extra | {"headline_estimator": facts["headline"], "warnings": list(facts["warnings"])})
+            advance(n)
+            return Estimate(*est[facts["headline"]], n)
+        out = np.zeros(2)
+        mu0, t0, sig, m, s = map(float, g.P)
+        M.elbo_sums(np.ascontiguousarray(g.meta["x"]), mu0, t0, sig, m, s, n, seed, out)
+        mean = out[0] / n
+        advance(n)
+        return Estimate(mean, math.sqrt(max(out[1] / n - mean * mean, 0.0) / n), n)
+
+    stop = None
+    try:
+        trace = T.each_checkpoint(ns, ns, estimate, progress, f"{g.name} by sampling")
+    except T.Interrupted as e:
+        stop, ns, trace = e, e.ns, e.trace
+    result = _result(g, method, ns, trace, seed, stop)
+    if extras:
+        result.final.update(extras[len(trace) - 1])
     if g.name == "elbo":
         ev = g.meta["log_evidence"]
         result.final.update(log_evidence=ev, gap=ev - g.exact, elbo_exact=g.exact,
