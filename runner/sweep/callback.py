@@ -300,6 +300,8 @@ class SweepCallback(Callback):
     def _abandon(self) -> None:
         """The sweep ended without on_multirun_end (Ctrl-C, a crash, a bad sweep override):
         never leave the parent RUNNING; if no job ran at all, it never meant anything: delete it."""
+        if self.progress is not None:
+            self.progress.stopped.set()
         if self.parent is None:
             return
         try:
