@@ -66,10 +66,11 @@ def test_a_good_store_and_a_new_one_pass(tmp_path, mlflow_uri):
 
 
 def _hold_write_lock(db, seconds):
-    """A process that holds an exclusive lock on the SQLite file ``db`` for ``seconds`` or until
+    """A process that holds the write lock of the SQLite file ``db`` (readers go on, as with another
+    writer busy) for ``seconds`` or until
     a line comes on its standard input."""
     code = ("import select, sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); "
+            "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); "
             "select.select([sys.stdin], [], [], float(sys.argv[2])); c.execute('COMMIT')")
     proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(seconds)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
