@@ -95,7 +95,7 @@ def test_the_plot_draws_the_best_jobs_paths_from_their_dirs_or_the_archive(sweep
     chosen = best_paths(rows, table, swept)
     assert len(calls) == 2
     for (title, paths, labels), problem in zip(calls, chosen):     # drawn in best_paths' order
-        assert title.startswith("best path of each optim on") and problem in title.lower()
+        assert title.startswith("best path of each optim: ") and problem in title.lower()
         assert labels == [p.label for p in chosen[problem]]
         for p, params in zip(chosen[problem], paths):
             with np.load(Path(p.row["dir"]) / "trajectory.npz") as t:
@@ -151,3 +151,78 @@ def test_the_best_paths_figure_keeps_its_legend_inside(sweep):
     assert overflow(fig) < 0.01
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert texts == ["start", *(labels * 3), "known minimum"]
+
+
+@pytest.mark.slow
+def test_the_shootout_preset_tunes_each_optimizer_per_function_ranks_and_draws_best_paths(tmp_path):
+    """+search=shootout, small: one Optuna study per optimizer x function, each searching the
+    keys its optimizer has; every trial a child run; the ranking's best job per group is the
+    path drawn on each function's contour, also on the parent run."""
+    import csv
+
+    from mlflow.tracking import MlflowClient
+    from omegaconf import OmegaConf
+
+    sweep_dir = tmp_path / "s"
+    out = run_cli(["-m", "+search=shootout", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2",
+                   "hydra.sweeper.grid.problem=beale,himmelblau", "optimize.steps=300", "quiet=true",
+                   f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path, timeout=900)
+    assert out.returncode == 0, out.stderr
+    # 8 cells x 3 trials in two rounds (2 + 1 trials of each cell), one kernel call per cell a round
+    assert "[sweep] 16 jobs: 16 in 8 batch(es)" in out.stdout and "[sweep] 8 jobs: 8 in 8 batch(es)" in out.stdout
+    found = OmegaConf.to_container(OmegaConf.load(sweep_dir / "optimization_results.yaml"))
+    assert found["n_trials"] == 24 and len(found["cells"]) == 8
+    assert all(c["n_trials"] == 3 for c in found["cells"])
+    rows = job_records(sweep_dir)
+    assert len(rows) == 24
+    searched = {"gd": {"optim.lr"}, "momentum": {"optim.lr", "optim.momentum"},
+                "nesterov": {"optim.lr", "optim.momentum"}, "adam": {"optim.lr", "optim.betas.0"}}
+    for r in rows:
+        keys = dict(o.split("=", 1) for o in r["overrides"])
+        assert {k for k in keys if k.startswith("optim.")} == searched[keys["optim"]]
+    with open(sweep_dir / "ranking.csv") as fh:
+        ranked = list(csv.DictReader(fh))
+    assert len(ranked) == 8
+    for entry in ranked:
+        if entry.get("job"):
+            assert int(entry["job"]) == best_by_hand(rows, entry["problem"], entry["optim"])
+    chosen = best_paths(rows, *readings(rows))
+    assert {p: sorted(b.row["job"] for b in paths) for p, paths in chosen.items()} == \
+        {p: sorted(int(e["job"]) for e in ranked if e["problem"] == p and e.get("job")) for p in ("beale", "himmelblau")}
+    for problem in ("beale", "himmelblau"):
+        assert (sweep_dir / "summary_plots" / f"best_paths_{problem}.png").is_file()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    [parent] = [r for r in runs if r.data.tags.get("calclab.sweep") == "parent"]
+    assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]) == 24
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}
+    assert {"summary/best_paths_beale.png", "summary/best_paths_himmelblau.png", "summary/ranking.csv"} <= names
+
+
+@pytest.mark.slow
+def test_best_paths_of_a_basic_sweep_and_of_a_large_batch(tmp_path):
+    """Job directories of Hydra's basic launcher, and a batch above sweep.job_plots (its paths
+    only in the archive): the same best paths are drawn."""
+    grid_args = ["problem=himmelblau", "optim=gd,adam", "optim.lr=1e-3,1e-2,5e-2", "optimize.steps=300",
+                 "tracking=none", "quiet=true"]
+    chosen = {}
+    for launcher in ("basic", "batched"):
+        sweep_dir = tmp_path / launcher
+        out = run_cli(["-m", f"hydra/launcher={launcher}", "sweep.job_plots=0", *grid_args,
+                       f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path, timeout=900)
+        assert out.returncode == 0, out.stderr
+        assert (sweep_dir / "summary_plots" / "best_paths.png").is_file()
+        rows = job_records(sweep_dir)
+        assert (sweep_dir / "0" / "trajectory.npz").is_file() == (launcher == "basic")
+        chosen[launcher] = [(p.row["job"], p.label) for p in best_paths(rows, *readings(rows))[""]]
+    assert chosen["basic"] == chosen["batched"] and len(chosen["basic"]) == 2
+
+
+@pytest.mark.slow
+def test_a_searched_key_that_no_cell_has_is_one_line_before_any_trial(tmp_path):
+    out = run_cli(["-m", "+search=shootout", "hydra.sweeper.grid.optim=gd", "tracking=none", "quiet=true",
+                   f"hydra.sweep.dir={tmp_path / 's'}"], cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("calclab: error: hydra.sweeper.params.optim.momentum: no cell of "
+                                  "hydra.sweeper.grid (problem=rosenbrock,beale,himmelblau, optim=gd) has this key")
+    assert not list((tmp_path / "s").glob("*/result.json"))
