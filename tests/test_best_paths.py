@@ -95,7 +95,7 @@ def test_the_plot_draws_the_best_jobs_paths_from_their_dirs_or_the_archive(sweep
     chosen = best_paths(rows, table, swept)
     assert len(calls) == 2
     for (title, paths, labels), problem in zip(calls, chosen):     # drawn in best_paths' order
-        assert title.startswith("best path of each optim: ") and problem in title.lower()
+        assert title.startswith("best optim paths: ") and problem in title.lower()
         assert labels == [p.label for p in chosen[problem]]
         for p, params in zip(chosen[problem], paths):
             with np.load(Path(p.row["dir"]) / "trajectory.npz") as t:

@@ -90,8 +90,7 @@ def best_path_plots(rows, table, swept: Sequence[str], sweep_dir: Path, out_dir:
                 labels.append(p.label)
         if not drawn:
             continue
-        title = f"best path of each {', '.join(parts)}: {function.label}" if parts else \
-            f"best path: {function.label}"
+        title = f"best {', '.join(parts)} paths: {function.label}" if parts else f"best path: {function.label}"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / (f"best_paths_{_file_part(problem)}.png" if problem else "best_paths.png")
         save(contour_paths(function, drawn, title, labels), path)
