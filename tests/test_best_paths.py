@@ -226,3 +226,11 @@ def test_a_searched_key_that_no_cell_has_is_one_line_before_any_trial(tmp_path):
     assert out.stderr.strip() == ("calclab: error: hydra.sweeper.params.optim.momentum: no cell of "
                                   "hydra.sweeper.grid (problem=rosenbrock,beale,himmelblau, optim=gd) has this key")
     assert not list((tmp_path / "s").glob("*/result.json"))
+
+
+@pytest.mark.slow
+def test_an_optuna_sweep_without_a_search_space_is_one_line(tmp_path):
+    out = run_cli(["-m", "hydra/sweeper=optuna", "tracking=none", "quiet=true", f"hydra.sweep.dir={tmp_path / 's'}"],
+                  cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().startswith("calclab: error: hydra.sweeper.params: the optuna sweeper needs a search space")

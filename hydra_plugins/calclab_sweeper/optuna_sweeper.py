@@ -78,8 +78,8 @@ class CalclabOptunaSweeper(Sweeper):
             else:
                 fixed.append(o.input_line)
         if not search:
-            raise ValueError("hydra.sweeper.params: the optuna sweeper needs a search space "
-                             "(e.g. 'optim.lr=tag(log, interval(1e-4, 1e-1))')")
+            raise ConfigCompositionException("hydra.sweeper.params: the optuna sweeper needs a search space "
+                                             "(e.g. 'optim.lr=tag(log, interval(1e-4, 1e-1))')")
         cells = self._cells(fixed, {key: distribution(o) for key, o in search.items()})
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         studies = [optuna.create_study(direction=self.direction, sampler=make_sampler(self.sampler_cfg),
