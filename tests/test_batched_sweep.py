@@ -33,6 +33,32 @@ def test_log_spacing_numeric_keys_grid_and_ranking():
         [("adam", 1.0, "0.01", "2/2"), ("gd", 2.0, "0.01", "1/2")]
 
 
+def test_keys_some_jobs_leave_unset_stay_numeric_and_scattered_values_make_no_heat_map(tmp_path):
+    """An Optuna grid searches optim.momentum only for momentum, betas.0 only for Adam: both
+    stay numeric (not groups of the ranking), and values sampled at random make no heat map."""
+    from runner.sweep.heatmap import heat_maps
+
+    def job(num, optim, lr, momentum, beta1, loss):
+        return {"job": num, "optim": optim, "optim.lr": lr, "optim.momentum": momentum, "optim.betas.0": beta1,
+                "status": "FINISHED", "loss": loss, "steps": 5}
+
+    table = [job(0, "momentum", "0.01", "0.9", "", 2.0), job(1, "momentum", "0.02", "0.5", "", 1.0),
+             job(2, "momentum", "0.03", "0.7", "", 4.0),
+             job(3, "adam", "0.03", "", "0.8", 0.5), job(4, "adam", "0.04", "", "0.7", 3.0)]
+    swept = ["optim", "optim.betas.0", "optim.lr", "optim.momentum"]
+    assert numeric_keys(table, swept) == ["optim.betas.0", "optim.lr", "optim.momentum"]
+    ranked = ranking(table, swept)
+    assert [(r["optim"], r["job"], r["finished"], r.get("optim.momentum"), r.get("optim.betas.0"))
+            for r in ranked] == [("adam", 3, "2/2", None, "0.8"), ("momentum", 1, "3/3", "0.5", None)]
+    xs, ys, best, seen = grid(table, "optim.lr", "optim.momentum", "loss")      # the jobs that set both
+    assert xs.tolist() == [0.01, 0.02, 0.03] and ys.tolist() == [0.5, 0.7, 0.9] and seen.sum() == 3
+    assert heat_maps(table, swept, tmp_path) == []          # 3 of 9 cells (2 of 4, 0 of 4): no grid
+    full = [job(i, "momentum", lr, m, "", 1.0 + i) for i, (lr, m) in
+            enumerate([("0.01", "0.5"), ("0.01", "0.9"), ("0.02", "0.5"), ("0.02", "0.9")])]
+    assert [p.name for p in heat_maps(full, ["optim.lr", "optim.momentum"], tmp_path)] == \
+        ["heatmap_loss_optim.lr_optim.momentum.png"]
+
+
 def test_archive_holds_each_jobs_arrays(tmp_path):
     path = tmp_path / "t.npz"
     append(path, {0: {"loss": np.arange(3.0)}, 5: {"loss": np.ones(2), "params": np.eye(2)}})

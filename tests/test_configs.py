@@ -60,7 +60,7 @@ KNOWN = {
     "experiment": {"integrate_mc_vs_sobol", "optimizer_shootout", "rnn_vanishing", "seed/gd_quadratic",
                    "seed/backprop_111", "seed/integrate_kl", "seed/analyze_jacobian",
                    "seed/constrained_lagrange_xy"},
-    "search": {"adam_lr"},
+    "search": {"adam_lr", "shootout"},
 }
 
 # An option is composed with the first task (in the registry's order) taking its group;
@@ -326,6 +326,28 @@ def test_every_preset_runs(tmp_path, preset):
 
 # ---- search presets and Hydra plugin options ----------------------------------------------------
 
+def search_jobs(search, params):
+    """The ends of a search's space; with ``hydra.sweeper.grid``, in each cell over the keys
+    its config has (as the Optuna sweeper searches them)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    from hydra_plugins.calclab_sweeper.optuna_sweeper import grid_cells, keys_in
+
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        grid = hydra_compose(config_name="config", overrides=[f"+search={search}"],
+                             return_hydra_config=True).hydra.sweeper.get("grid")
+    if not grid:
+        return sweep_jobs(params)
+    jobs, searched = [], set()
+    for cell in grid_cells(OmegaConf.to_container(grid)):
+        mine = keys_in(compose([f"+search={search}", *cell]), params)
+        searched.update(mine)
+        jobs += [cell + job for job in sweep_jobs({k: params[k] for k in mine})]
+    assert searched == set(params), "a searched key that no cell of the grid has"
+    return jobs
+
+
 @pytest.mark.parametrize("search", SEARCHES)
 def test_every_search_preset_validates_at_the_ends_of_its_space_and_runs(tmp_path, search):
     from hydra.utils import get_class
@@ -335,7 +357,7 @@ def test_every_search_preset_validates_at_the_ends_of_its_space_and_runs(tmp_pat
 
     _, params, target = compose_sweep([f"+search={search}"])
     assert issubclass(get_class(target), Sweeper) and params
-    job_list = sweep_jobs(params)
+    job_list = search_jobs(search, params)
     for job in job_list:
         app.validate(compose(quick(f"+search={search}", *job)))
     result, doc = run_tiny(compose(quick(f"+search={search}", *job_list[0])), tmp_path / "run")

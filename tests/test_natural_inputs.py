@@ -40,6 +40,7 @@ def test_sweeper_params_from_a_preset_and_from_the_command_line_read_alike():
     assert quote_params_overrides(argv) == [
         "optim=adam", "++hydra.sweeper.params.optim.lr='tag(log, interval(1e-4, 1e-1))'",
         "hydra.sweeper.params.optim.eps='choice(1e-8, 1e-6)'", "hydra.sweeper.n_trials=3"]
+    assert quote_params_overrides(["hydra.sweeper.grid.optim=gd,adam"]) == ["++hydra.sweeper.grid.optim='gd,adam'"]
 
 
 def test_a_missing_optional_package_names_its_extra():

@@ -60,6 +60,8 @@ TINY = {
         "optimize.steps=50",
     "python -m runner -m hydra/launcher=ray optim.lr=1e-3,1e-2": "optimize.steps=50",
     "python -m runner -m +search=adam_lr": "hydra.sweeper.n_trials=3 optimize.steps=50",
+    "python -m runner -m +search=shootout":
+        "hydra.sweeper.n_trials=2 hydra.sweeper.n_jobs=2 hydra.sweeper.grid.problem=beale optimize.steps=50",
     "python -m runner -m hydra/sweeper=optuna optim=adam 'optim.lr=tag(log, interval(1e-4, 1e-1))' "
     "hydra.sweeper.n_trials=30": "optimize.steps=20",
 }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import List
+from typing import List, Sequence
 
 import numpy as np
 
@@ -240,15 +240,59 @@ def _bounds(values: np.ndarray, marks: List[float]) -> tuple:
     return lo - pad, hi + pad
 
 
+def has_contour(problem) -> bool:
+    """Whether a run's path is drawn on the contour of f: 2-D, and f on a 160 x 160 grid stays
+    cheap (at most 1,000 data points)."""
+    return problem.dim == 2 and problem.n_data <= 1000
+
+
 def contour_path(problem, params: np.ndarray, title: str):
     """Contour of f over the box around the path, with the iterates and known minima."""
-    fig = fixed_figure(6.0, 5.0, colorbar=True)
+    return contour_paths(problem, [params], title)
+
+
+LEGEND_LINE_INCH = 0.19    # one 8-pt legend entry
+
+
+def contour_paths(problem, paths: List[np.ndarray], title: str, labels: Sequence[str] = ()):
+    """Contour of f over the box around the paths (each an (n, 2) array of iterates) and the
+    known minima (x), each path with its start (o) and end (*).  One path without ``labels`` (a
+    run's plot) is red, its legend inside the axes; with ``labels`` (a sweep's best paths) each
+    path has a colour and its label, in a legend below the axes (the figure grows to hold it)."""
+    below = LEGEND_LINE_INCH * (len(labels) + 2) + 0.2 if labels else 0.0
+    fig = fixed_figure(6.0, 5.0 + below, colorbar=True)
+    if labels:
+        fig.subplots_adjust(bottom=(MARGINS[2] + below) / (5.0 + below))
     ax = fig.add_subplot()
     minima = [m[0] for m in problem.minima if len(m[0]) == 2]
-    xlo, xhi = _bounds(params[:, 0], [m[0] for m in minima])
-    ylo, yhi = _bounds(params[:, 1], [m[1] for m in minima])
+    every = np.concatenate(paths)
+    xlo, xhi = _bounds(every[:, 0], [m[0] for m in minima])
+    ylo, yhi = _bounds(every[:, 1], [m[1] for m in minima])
     xs, ys = np.linspace(xlo, xhi, 160), np.linspace(ylo, yhi, 160)
-    Z = _grid_values(problem, xs, ys, params[-1])
+    _contour_levels(fig, ax, xs, ys, _grid_values(problem, xs, ys, paths[0][-1]))
+    colours = [f"C{i % 10}" for i in range(len(paths))] if labels else ["tab:red"]
+    for i, (params, colour) in enumerate(zip(paths, colours)):
+        path = params[np.all(np.isfinite(params), axis=1)]
+        ax.plot(path[:, 0], path[:, 1], "-", color=colour, lw=1.0, alpha=0.8)
+        ax.plot(path[:, 0], path[:, 1], ".", color=colour, ms=3)
+        ax.plot(path[0, 0], path[0, 1], "o", color="black", label="start" if i == 0 else None)
+        ax.plot(path[-1, 0], path[-1, 1], "*", color=colour, ms=12, label=labels[i] if labels else "end")
+    for i, m in enumerate(minima):
+        ax.plot(m[0], m[1], "x", color="black", ms=8, label="known minimum" if i == 0 else None)
+    names = problem.param_names
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    fit_title(ax, title)
+    if labels:     # below the x label: 0.5 in under the axes
+        height = ax.get_position().height * fig.get_figheight()
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.5 / height), fontsize=8, borderaxespad=0.0)
+    else:
+        ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def _contour_levels(fig, ax, xs, ys, Z) -> None:
+    """Contour lines of Z (log-spaced levels when f > 0) with their colour bar."""
     finite = np.isfinite(Z)
     if finite.any():
         zmin = float(Z[finite].min())
@@ -258,19 +302,6 @@ def contour_path(problem, params: np.ndarray, title: str):
         if len(levels) >= 2:
             cs = ax.contour(xs, ys, np.where(finite, Z, np.nan), levels=levels, cmap="viridis", linewidths=0.8)
             fig.colorbar(cs, ax=ax, label="f", format="%.3g")
-    path = params[np.all(np.isfinite(params), axis=1)]
-    ax.plot(path[:, 0], path[:, 1], "-", color="tab:red", lw=1.0, alpha=0.8)
-    ax.plot(path[:, 0], path[:, 1], ".", color="tab:red", ms=3)
-    ax.plot(path[0, 0], path[0, 1], "o", color="black", label="start")
-    ax.plot(path[-1, 0], path[-1, 1], "*", color="tab:red", ms=12, label="end")
-    for m in minima:
-        ax.plot(m[0], m[1], "x", color="black", ms=8)
-    names = problem.param_names
-    ax.set_xlabel(names[0])
-    ax.set_ylabel(names[1])
-    fit_title(ax, title)
-    ax.legend(loc="best", fontsize=8)
-    return fig
 
 
 def function_path(problem, params: np.ndarray, title: str):
@@ -298,9 +329,9 @@ def optimize_plots(result: Result, problem) -> List[Plot]:
     title = f"{problem.label} · {result.info.get('optimizer')}"
     out: List[Plot] = [("loss.png", lambda: loss_curve(tr["step"], tr["loss"], title))]
     params = tr.get("params")
-    if params is not None and len(params) and problem.n_data <= 1000:  # f on a grid stays cheap
-        if problem.dim == 2:
+    if params is not None and len(params):
+        if has_contour(problem):
             out.append(("contour.png", lambda: contour_path(problem, params, title)))
-        elif problem.dim == 1:
+        elif problem.dim == 1 and problem.n_data <= 1000:  # f on a grid stays cheap
             out.append(("function.png", lambda: function_path(problem, params, title)))
     return out

@@ -194,7 +194,8 @@ class SweepCallback(Callback):
         csv_path = write_csv(table, sweep_dir / "summary.csv")
         if not OmegaConf.select(config, "quiet"):
             print_table(table)
-        plots = summary_plots(rows, swept, sweep_dir / "summary_plots") + self._readings(table, swept, sweep_dir, config)
+        plots = summary_plots(rows, swept, sweep_dir / "summary_plots") + self._readings(rows, table, swept, sweep_dir,
+                                                                                          config)
         stopped = interrupt.interrupted(sweep_dir)
         incomplete = self._wait_for_runs()
         if self.parent is not None:
@@ -213,14 +214,17 @@ class SweepCallback(Callback):
             raise SystemExit(TRACKING_FAILED_EXIT)
 
     @staticmethod
-    def _readings(table, swept, sweep_dir: Path, config) -> list:
+    def _readings(rows, table, swept, sweep_dir: Path, config) -> list:
         """Heat maps over each pair of numeric swept keys, the ranking per group of the other
-        swept keys (runner.sweep.heatmap), and the batched jobs' trajectories archive: files
-        for the parent run."""
+        swept keys (runner.sweep.heatmap), the best path of each group on a 2-D problem's
+        contour (runner.sweep.paths), and the batched jobs' trajectories archive: files for
+        the parent run."""
         from runner.sweep.heatmap import heat_maps, ranking
+        from runner.sweep.paths import best_path_plots
         from runner.tracking.archive import ARCHIVE_FILE
 
         files = heat_maps(table, swept, sweep_dir / "summary_plots")
+        files += best_path_plots(rows, table, swept, sweep_dir, sweep_dir / "summary_plots", _job_config(config))
         ranked = ranking(table, swept)
         if len(ranked) > 1:
             files.append(write_csv(ranked, sweep_dir / "ranking.csv"))
@@ -313,6 +317,15 @@ class SweepCallback(Callback):
             pass
         finally:
             self._close_helper()
+
+
+def _job_config(config: DictConfig):
+    """``compose(overrides)``: a job's config as Hydra composed it for the job (Hydra's compose
+    API, on the config tree of the running application)."""
+    from hydra import compose
+
+    name = OmegaConf.select(config, "hydra.job.config_name", default=None) or "config"
+    return lambda overrides: compose(config_name=name, overrides=list(overrides))
 
 
 def _check_store(config: DictConfig) -> None:

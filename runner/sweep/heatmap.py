@@ -8,6 +8,11 @@ star and draws jobs that did not finish (DIVERGED, FAILED) as grey crossed cells
 other keys are swept too, a cell shows the best job over them.  The ranking takes the swept
 keys whose values are not numbers (``optim``, ``problem``, ...) as groups and lists each
 group's best finished job: its metric, its steps and the numeric values that achieved it.
+
+A key that some jobs do not set (an Optuna grid's ``optim.momentum``, searched only where the
+optimizer has one) is numeric when every job that sets it sets a number; a heat map takes the
+jobs that set both of its keys, and is drawn only where they fill more than half of its cells
+(values sampled at random, as Optuna's, make no grid: each job would be a lone cell).
 """
 from __future__ import annotations
 
@@ -30,11 +35,15 @@ def numeric_value(text) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
+def _given(row, key: str) -> bool:
+    return row.get(key, "") != ""
+
+
 def numeric_keys(table, swept: Sequence[str]) -> List[str]:
-    """Swept keys whose every value is a number and that take at least two values."""
+    """Swept keys whose every given value is a number and that take at least two values."""
     keys = []
     for key in swept:
-        values = [numeric_value(row.get(key)) for row in table]
+        values = [numeric_value(row[key]) for row in table if _given(row, key)]
         if all(v is not None for v in values) and len(set(values)) > 1:
             keys.append(key)
     return keys
@@ -51,7 +60,9 @@ def log_spaced(values: Sequence[float]) -> bool:
 
 
 def grid(table, x: str, y: str, metric: str):
-    """(x values, y values, best metric per cell (NaN: no finished job), finished mask per cell)."""
+    """(x values, y values, best metric per cell (NaN: no finished job), mask of the cells that
+    hold a job), over the jobs that set both keys."""
+    table = [r for r in table if _given(r, x) and _given(r, y)]
     xs = sorted({numeric_value(r[x]) for r in table})
     ys = sorted({numeric_value(r[y]) for r in table})
     best = np.full((len(ys), len(xs)), np.nan)
@@ -77,10 +88,14 @@ def _edges(values: np.ndarray, log: bool) -> np.ndarray:
 
 def heat_map_figure(table, x: str, y: str, metric: str = "loss", others: Sequence[str] = ()):
     """The heat map of ``metric`` over swept keys ``x`` and ``y`` (see the module docstring)."""
+    return _heat_map(grid(table, x, y, metric), x, y, metric, others)
+
+
+def _heat_map(cells, x: str, y: str, metric: str, others: Sequence[str]):
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
-    xs, ys, best, seen = grid(table, x, y, metric)
+    xs, ys, best, seen = cells
     xlog, ylog = log_spaced(xs), log_spaced(ys)
     fig = Figure(figsize=(7.0, 5.6), dpi=110)
     ax = fig.add_subplot()
@@ -111,17 +126,21 @@ def heat_map_figure(table, x: str, y: str, metric: str = "loss", others: Sequenc
 
 
 def heat_maps(table, swept: Sequence[str], out_dir: Path, metric: str = "loss") -> List[Path]:
-    """One heat map per pair of numeric swept keys (files ``heatmap_<metric>_<x>_<y>.png``)."""
+    """One heat map per pair of numeric swept keys whose jobs make a grid (more than half the
+    cells hold a job; files ``heatmap_<metric>_<x>_<y>.png``)."""
     from runner.outputs.plots import save
 
     if not any(isinstance(r.get(metric), (int, float)) for r in table):
         return []
     paths = []
     for x, y in combinations(numeric_keys(table, swept), 2):
+        cells = grid(table, x, y, metric)
+        if not cells[3].size or cells[3].mean() <= 0.5:
+            continue
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"heatmap_{metric}_{x}_{y}.png".replace("/", "_")
         others = [k for k in swept if k not in (x, y)]
-        save(heat_map_figure(table, x, y, metric, others), path)
+        save(_heat_map(cells, x, y, metric, others), path)
         paths.append(path)
     return paths
 
@@ -142,6 +161,6 @@ def ranking(table, swept: Sequence[str], metric: str = "loss") -> List[Dict[str,
         if done:
             best = min(done, key=lambda r: r[metric])
             entry.update({f"best_{metric}": best[metric], "steps": best.get("steps", ""), "job": best["job"],
-                          **{k: best[k] for k in swept if k in numeric}})
+                          **{k: best[k] for k in swept if k in numeric and _given(best, k)}})
         ranked.append(entry)
     return sorted(ranked, key=lambda e: e.get(f"best_{metric}", math.inf))

@@ -29,6 +29,25 @@ def job_records(sweep_dir: Path) -> List[Dict[str, Any]]:
     return rows
 
 
+def job_trajectory(row, sweep_dir: Path) -> Optional[Dict[str, Any]]:
+    """A job's full trajectory ({name: array}): its ``trajectory.npz``, else its members of the
+    sweep's trajectories archive (a batched sweep's jobs, runner.tracking.archive); None when
+    neither holds it."""
+    import numpy as np
+
+    from runner.tracking.archive import ARCHIVE_FILE, job_trajectory as archived
+
+    own = Path(row["dir"]) / "trajectory.npz"
+    if own.is_file():
+        with np.load(own) as t:
+            return {k: t[k] for k in t.files}
+    archive = Path(sweep_dir) / ARCHIVE_FILE
+    try:
+        return archived(archive, row["job"]) if archive.is_file() else None
+    except KeyError:
+        return None
+
+
 def _job_number(path: Path) -> int:
     return int(path.name) if path.name.isdigit() else 1 << 30
 
