@@ -41,7 +41,8 @@ def json_safe(value):
     return value
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file: a reader sees the old file or the new one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -52,7 +53,7 @@ def write_artifacts(result: Result, cfg: DictConfig, run_dir: Path) -> List[Path
     run_dir.mkdir(parents=True, exist_ok=True)
     files = []
     config_path = run_dir / CONFIG_FILE
-    _atomic_write(config_path, OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write(config_path, OmegaConf.to_yaml(cfg, resolve=True))
     files.append(config_path)
     if result.trajectory:
         path = run_dir / TRAJECTORY_FILE
@@ -105,5 +106,5 @@ def result_document(result: Result, run_id: Optional[str], wall_s: float, files:
 def write_result_json(result: Result, run_dir: Path, run_id: Optional[str], wall_s: float) -> Path:
     files = [p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
     path = run_dir / RESULT_FILE
-    _atomic_write(path, result_document(result, run_id, wall_s, [f for f in files if f != RESULT_FILE]))
+    atomic_write(path, result_document(result, run_id, wall_s, [f for f in files if f != RESULT_FILE]))
     return path

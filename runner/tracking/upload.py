@@ -3,13 +3,13 @@ runner.tracking upload RUN_OR_SWEEP_DIR``) is recorded from what the run wrote."
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from runner.errors import ConfigError
+from runner.outputs.files import atomic_write
 from runner.result import Result
 from runner.tracking.check import check_store
 from runner.tracking.messages import RunRecord
@@ -55,9 +55,7 @@ def upload(path: Path, uri: Optional[str] = None) -> List[Tuple[Path, str]]:
         run_id = record_run(*opened, record)
         doc["mlflow_run_id"] = run_id
         doc.pop("mlflow_record_failed", None)
-        tmp = run_dir / f".result.json.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, run_dir / "result.json")
+        atomic_write(run_dir / "result.json", json.dumps(doc, indent=2) + "\n")
         done.append((run_dir, run_id))
     return done
 
