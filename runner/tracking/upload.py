@@ -29,7 +29,7 @@ def upload(path: Path, uri: Optional[str] = None) -> List[Tuple[Path, str]]:
     dirs = [path] if (path / "result.json").is_file() else sorted(p.parent for p in path.glob("*/result.json"))
     if not dirs:
         raise ConfigError(str(path), "no result.json here or in its subdirectories: not a run or sweep directory")
-    done = []
+    done, parents = [], {}
     for run_dir in dirs:
         doc = json.loads((run_dir / "result.json").read_text())
         if doc.get("mlflow_run_id"):
@@ -38,7 +38,9 @@ def upload(path: Path, uri: Optional[str] = None) -> List[Tuple[Path, str]]:
         node = cfg.get("tracking") or {}
         tcfg = validate_group("tracking", node, SCHEMAS) if node.get("name") == "mlflow" else MlflowTracking()
         tcfg.uri = uri or tcfg.uri
-        parent = _sweep_parent(run_dir, uri)
+        if run_dir.parent not in parents:     # one look per sweep, not one per job
+            parents[run_dir.parent] = _sweep_parent(run_dir.parent, uri)
+        parent = parents[run_dir.parent]
         if parent is not None:
             tcfg.uri = parent["tracking_uri"]
         check_store(tcfg)
@@ -60,13 +62,13 @@ def upload(path: Path, uri: Optional[str] = None) -> List[Tuple[Path, str]]:
     return done
 
 
-def _sweep_parent(run_dir: Path, uri: Optional[str]) -> Optional[Dict[str, str]]:
-    """The parent run of the sweep ``run_dir`` is a job of (its sweep.json), when the job is
+def _sweep_parent(sweep_dir: Path, uri: Optional[str]) -> Optional[Dict[str, str]]:
+    """The parent run of the sweep in ``sweep_dir`` (its sweep.json), when its jobs are
     uploaded to that sweep's store and the parent run is there."""
     from runner.tracking.messages import parent_of
     from runner.tracking.store import resolve_store
 
-    parent = parent_of(run_dir.parent)
+    parent = parent_of(sweep_dir)
     if parent is None or (uri is not None and resolve_store(uri, None)[0] != parent.get("tracking_uri")):
         return None
     try:
